@@ -1,0 +1,378 @@
+"""Nudged elastic band (NEB), climbing image, and AutoNEB.
+
+A band of images ``R_0 = a, R_1, ..., R_n, R_{n+1} = b`` relaxes to a minimum energy path
+(MEP) under the *NEB force*: the true force perpendicular to the path plus a spring force
+along it (Jonsson, Mills & Jacobsen 1998). With ``tau_i`` the unit tangent,
+
+    F_i = -(grad E(R_i) - (grad E(R_i) . tau_i) tau_i) + F_i^s.
+
+- ``method="improved"`` (Henkelman & Jonsson 2000, eqs. 8-12): the tangent points to the
+  higher neighbour, ``tau_i = tau_i^+ = R_{i+1} - R_i`` if ``V_{i+1} > V_i > V_{i-1}``,
+  ``tau_i^- = R_i - R_{i-1}`` if ``V_{i+1} < V_i < V_{i-1}``, and at an extremum the
+  energy-weighted mix ``tau^+ dV_max + tau^- dV_min`` (if ``V_{i+1} > V_{i-1}``, else with
+  the weights swapped), ``dV_max/min = max/min(|V_{i+1} - V_i|, |V_{i-1} - V_i|)``; springs
+  ``F^s = k (|R_{i+1} - R_i| - |R_i - R_{i-1}|) tau_i``. This removes the kinks of the plain
+  band where the energy changes fast along the path.
+- ``method="plain"`` (Henkelman & Jonsson 2000, eqs. 2-3): bisecting tangent
+  ``tau^+/|tau^+| + tau^-/|tau^-|``, springs ``k ((R_{i+1} - R_i) - (R_i - R_{i-1})) . tau tau``.
+- ``respace=True`` replaces the springs by re-spacing the images at equal arc length after
+  each step (Draxler et al. 2018, Sec. 3, as in the string method).
+- Climbing image (Henkelman, Uberuaga & Jonsson 2000, eq. 5): the highest image feels no
+  spring and the inverted parallel force, ``F_max = -grad E + 2 (grad E . tau) tau``, so it
+  climbs to the saddle point along the band; switched on once the band has relaxed, and
+  only while the highest image is above both ends (else there is no saddle to climb to).
+- AutoNEB (Draxler et al. 2018, Alg. 1-2): start from few images (pivots); after each NEB
+  run, evaluate the energy densely between consecutive pivots, and insert a pivot where it
+  exceeds the chord between the pivots' energies the most; repeat.
+
+As in ASE's ``neb.py`` the band's forces (:func:`neb_forces`) are separate from the
+optimizer (FIRE, Bitzek et al. 2006; SGD; Adam), which only moves the interior images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .polygon import Path, linear
+from .results import PathResult, make_result
+from .validate import CountedEnergy, check_endpoints, check_level, energy_scale
+
+METHODS = ("improved", "plain")
+OPTIMIZERS = ("fire", "sgd", "adam")
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {options}")
+
+
+def _unit(v: Tensor) -> Tensor:  # rows to unit length; zero rows stay zero
+    return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
+
+
+@dataclass(frozen=True)
+class BandForces:
+    """The NEB forces on a band of ``K`` nodes: ``forces (K, d)`` (zero at the fixed ends),
+    ``energies (K,)``, unit ``tangents (K, d)`` (zero at the ends), ``climbing`` (node index of
+    the climbing image or None) and ``max_force`` (largest force norm among the interior images)."""
+
+    forces: Tensor
+    energies: Tensor
+    tangents: Tensor
+    climbing: int | None
+    max_force: float
+
+
+def tangents(nodes: Tensor, energies: Tensor, method: str = "improved") -> Tensor:
+    """Unit tangents ``(K - 2, d)`` at the interior nodes of ``nodes (K, d)``, energies ``(K,)``."""
+    _choice("method", method, METHODS)
+    tp, tm = nodes[2:] - nodes[1:-1], nodes[1:-1] - nodes[:-2]  # tau^+, tau^- (n, d)
+    bisect = _unit(tp) + _unit(tm)
+    if method == "plain":
+        return _unit(bisect)
+    vp, v0, vm = energies[2:, None], energies[1:-1, None], energies[:-2, None]  # (n, 1)
+    dp, dm = (vp - v0).abs(), (vm - v0).abs()
+    dmax, dmin = torch.maximum(dp, dm), torch.minimum(dp, dm)
+    mixed = torch.where(vp > vm, tp * dmax + tm * dmin, tp * dmin + tm * dmax)  # eqs. 10-11
+    mixed = torch.where(dmax > 0, mixed, bisect)  # flat: no energy to weight by
+    tau = torch.where((vp > v0) & (v0 > vm), tp, torch.where((vp < v0) & (v0 < vm), tm, mixed))
+    return _unit(tau)
+
+
+def _band(E, nodes, e_ends, *, method, spring, climbing):
+    """NEB forces with one batched evaluation of the interior images; ``e_ends (2,)``."""
+    values, grads = E.value_and_grad(nodes[1:-1])  # (n,), (n, d)
+    if grads is None:
+        raise TypeError("NEB needs forces: the energy must be differentiable with autograd")
+    energies = torch.cat([e_ends[:1], values, e_ends[1:]])  # (K,)
+    tau = tangents(nodes, energies, method)  # (n, d)
+    g_par = (grads * tau).sum(1, keepdim=True)  # (n, 1)
+    force = -(grads - g_par * tau)  # perpendicular true force
+    if spring:
+        tp, tm = nodes[2:] - nodes[1:-1], nodes[1:-1] - nodes[:-2]
+        if method == "improved":  # eq. 12
+            stretch = torch.linalg.vector_norm(tp, dim=1) - torch.linalg.vector_norm(tm, dim=1)
+        else:  # eq. 3
+            stretch = ((tp - tm) * tau).sum(1)
+        force = force + spring * stretch[:, None] * tau
+    top = None
+    if climbing and bool(values.max() > e_ends.max()):  # climb only to an interior maximum
+        top = int(values.argmax()) + 1  # node index
+        is_top = torch.arange(1, len(values) + 1, device=nodes.device)[:, None] == top
+        force = torch.where(is_top, -grads + 2 * g_par * tau, force)  # eq. 5
+    zero = nodes.new_zeros(1, nodes.shape[1])
+    max_force = float(torch.linalg.vector_norm(force, dim=1).max())
+    return BandForces(torch.cat([zero, force, zero]), energies, torch.cat([zero, tau, zero]), top, max_force)
+
+
+def neb_forces(energy, nodes: Tensor, *, method: str = "improved", spring: float = 1.0,
+               climbing: bool = False) -> BandForces:
+    """The NEB forces (module docstring) on the band ``nodes (K, d)``, ends fixed.
+
+    All nodes are evaluated in one batched call. ``spring=0`` gives the projected true force
+    only (for a band re-spaced by the caller). Pure: ``nodes`` is not changed.
+
+    >>> bowl = lambda th: (th ** 2).sum(1)
+    >>> f = neb_forces(bowl, torch.tensor([[-1., 0.], [0., .5], [1., 0.]]))
+    >>> f.forces[1].tolist()  # perpendicular pull back to the straight line
+    [0.0, -1.0]
+    """
+    nodes = torch.as_tensor(nodes)
+    if nodes.dim() != 2 or nodes.shape[0] < 3:
+        raise ValueError(f"a band needs nodes of shape (K, d) with K >= 3, got {tuple(nodes.shape)}")
+    E = CountedEnergy(energy)
+    with torch.no_grad():
+        e_ends = E(nodes[[0, -1]])
+    return _band(E, nodes.detach(), e_ends, method=method, spring=float(spring), climbing=climbing)
+
+
+class _Fire:
+    """FIRE (Bitzek et al. 2006, PRL 97, 170201) on the whole band, as in ASE's ``fire.py``:
+    MD with unit masses, velocity mixed towards the force while the power ``F.v`` is
+    positive, reset and shorter time step when it is not; each image moves at most ``max_step``."""
+
+    def __init__(self, x, dt, max_step, dt_max):
+        self.v, self.dt, self.dtmax, self.a, self.n_pos = torch.zeros_like(x), dt, min(10 * dt, dt_max), 0.1, 0
+        self.max_step = max_step
+
+    def step(self, x, f):
+        power = float((f * self.v).sum())
+        if power > 0:
+            fn = torch.linalg.vector_norm(f).clamp_min(torch.finfo(f.dtype).tiny)
+            self.v = (1 - self.a) * self.v + self.a * f / fn * torch.linalg.vector_norm(self.v)
+            if self.n_pos > 5:
+                self.dt, self.a = min(self.dt * 1.1, self.dtmax), self.a * 0.99
+            self.n_pos += 1
+        else:
+            self.v, self.a, self.dt, self.n_pos = torch.zeros_like(self.v), 0.1, self.dt * 0.5, 0
+        self.v = self.v + self.dt * f
+        return x + _cap(self.dt * self.v, self.max_step)
+
+
+class _Sgd:
+    def __init__(self, x, lr, max_step, dt_max):
+        self.lr, self.max_step = lr, max_step
+
+    def step(self, x, f):
+        return x + _cap(self.lr * f, self.max_step)
+
+
+class _Adam:
+    def __init__(self, x, lr, max_step, dt_max):
+        self.p = x.clone().requires_grad_(True)
+        self.opt = torch.optim.Adam([self.p], lr=lr)
+
+    def step(self, x, f):
+        with torch.no_grad():
+            self.p.copy_(x)
+        self.p.grad = -f
+        self.opt.step()
+        return self.p.detach().clone()
+
+
+def _cap(dx, max_step):  # each image's displacement at most max_step
+    n = torch.linalg.vector_norm(dx, dim=1, keepdim=True)
+    return dx * (max_step / n.clamp_min(max_step))
+
+
+def _respace(nodes, top):
+    """Images at equal arc length; with a climbing image, each side of it separately."""
+    if top is None:
+        return Path(nodes).resample(nodes.shape[0]).nodes
+    c = top
+    left, right = Path(nodes[:c + 1]).resample(c + 1).nodes, Path(nodes[c:]).resample(nodes.shape[0] - c).nodes
+    return torch.cat([left, right[1:]])
+
+
+def _relax(E, nodes, e_ends, *, climbing, opts, desc):
+    """Move the interior images of ``nodes (K, d)`` until the max NEB force is below tolerance."""
+    o = opts
+    make = {"fire": _Fire, "sgd": _Sgd, "adam": _Adam}[o["optimizer"]]
+    opt = make(nodes[1:-1], o["lr"], o["max_step"], o["dt_max"])
+    spring = 0.0 if o["respace"] else o["spring"]
+    prev, converged, climb_from, bf = math.inf, False, None, None
+    bar = tqdm(range(o["max_iter"]), desc=desc, disable=not o["progress"], leave=False)
+    for it in bar:
+        climb = climbing and (it >= o["climb_after"] or prev < 10 * o["force_tol"])
+        climb_from = it if climb and climb_from is None else climb_from
+        bf = _band(E, nodes, e_ends, method=o["method"], spring=spring, climbing=climb)
+        prev = bf.max_force
+        if bf.max_force < o["force_tol"] and climb == climbing:
+            converged = True
+            break
+        x = opt.step(nodes[1:-1], bf.forces[1:-1])  # (n, d)
+        nodes = torch.cat([nodes[:1], x, nodes[-1:]])
+        if o["respace"]:
+            nodes = _respace(nodes, bf.climbing)
+    else:
+        it = o["max_iter"]
+        bf = _band(E, nodes, e_ends, method=o["method"], spring=spring, climbing=climbing)
+    bar.close()
+    return nodes, bf, it, converged, climb_from
+
+
+def _insert_pivots(E, nodes, energies, *, n_dense, max_insert, rtol, floor):
+    """AutoNEB insertion (Draxler et al. 2018, Alg. 2): dense energies on every segment, one
+    batched call; a new pivot at the highest excess over the chord of each of the (at most
+    ``max_insert``) segments where that excess tops ``rtol`` times the spread of the energies
+    along the band (at least ``rtol * floor``). Returns the new nodes (or None) and a log."""
+    s = torch.arange(1, n_dense + 1, dtype=nodes.dtype, device=nodes.device) / (n_dense + 1)  # (m,)
+    pts = (1 - s[None, :, None]) * nodes[:-1, None] + s[None, :, None] * nodes[1:, None]  # (K-1, m, d)
+    with torch.no_grad():
+        dense = E(pts.reshape(-1, nodes.shape[1])).reshape(len(nodes) - 1, n_dense)  # (K-1, m)
+    chord = (1 - s) * energies[:-1, None] + s * energies[1:, None]  # (K-1, m)
+    excess, j = (dense - chord).max(1)  # (K-1,)
+    spread = float(torch.maximum(dense.max(), energies.max()) - torch.minimum(dense.min(), energies.min()))
+    threshold = rtol * max(spread, floor)
+    order = torch.argsort(excess, descending=True)[:max_insert]
+    order = order[excess[order] > threshold]
+    if len(order) == 0:
+        return None, {"segments": [], "excess": [], "inserted": nodes.new_zeros(0, nodes.shape[1])}
+    order = torch.sort(order).values
+    new = pts[order, j[order]]  # (r, d)
+    parts, start = [], 0
+    for k, p in zip(order.tolist(), new):
+        parts += [nodes[start:k + 1], p[None]]
+        start = k + 1
+    parts.append(nodes[start:])
+    return torch.cat(parts), {"segments": order.tolist(), "excess": excess[order].tolist(), "inserted": new}
+
+
+def _initial_band(a, b, n_images, init, jitter, seed):
+    K = n_images + 2
+    if init is None:
+        nodes = linear(a, b, K).nodes
+    else:
+        path = init if isinstance(init, Path) else Path(torch.as_tensor(init))
+        if path.dim != a.numel() or not (torch.allclose(path.nodes[0], a) and torch.allclose(path.nodes[-1], b)):
+            raise ValueError("init must be a path of the same dimension from a to b")
+        nodes = path.to(a.device, a.dtype).resample(K).nodes
+        nodes[0], nodes[-1] = a, b
+    if jitter > 0:
+        g = torch.Generator(device=a.device)
+        g.manual_seed(0 if seed is None else int(seed))
+        h = float(torch.linalg.vector_norm(b - a)) / (K - 1)
+        noise = torch.randn(K - 2, a.numel(), generator=g, dtype=a.dtype, device=a.device)
+        nodes[1:-1] += jitter * h * noise / math.sqrt(a.numel())
+    return nodes
+
+
+def _options(E, nodes, e_ends, given):
+    """The settings, with the defaults derived from the band ``nodes`` (see :func:`neb`)."""
+    o = dict(given)
+    band = _band(E, nodes, e_ends, method=o["method"], spring=0.0, climbing=False)
+    e_a, e_b = float(e_ends[0]), float(e_ends[1])
+    n, L = nodes.shape[0] - 2, float(torch.linalg.vector_norm(nodes[-1] - nodes[0]))
+    h = L / (n + 1)
+    # The scale of energies: the gap among the ends and the band's maximum, never below
+    # 1e-3 max(1, |E(a)|, |E(b)|) (ends of equal energy on a flat start need one too).
+    s = max(energy_scale(e_a, e_b, float(band.energies.max())), 1e-3 * max(1.0, abs(e_a), abs(e_b)))
+    f0 = max(band.max_force, 1e-3 * s / L)
+    k = o["spring"] if o["spring"] is not None else s * (n + 1) / L ** 2
+    k_eff = 0.0 if o["respace"] else k
+    # Explicit steps are stable on springs of stiffness k when 4 k dt^2 < 2 (FIRE, ``dt^2``
+    # per unit force) or 4 k lr < 2 (SGD): the largest eigenvalue of the band's spring
+    # Laplacian is 4 k. The automatic steps stay below half of that.
+    dt_max = math.inf if k_eff == 0 else 0.5 / math.sqrt(k_eff)
+    auto = {"fire": min(math.sqrt(0.1 * h / f0), dt_max / 10), "sgd": min(0.1 * h / f0, dt_max ** 2),
+            "adam": 0.01 * h}[o["optimizer"]]
+    o.update(scale=s, spring=float(k), lr=float(o["lr"] or auto), max_step=float(o["max_step"] or h / 4),
+             force_tol=float(o["force_tol"] or 1e-3 * s / L), dt_max=dt_max)
+    return o
+
+
+def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "improved",
+        spring: float | None = None, respace: bool = False, climbing: bool = True,
+        climb_after: int | None = None, optimizer: str = "fire", lr: float | None = None,
+        max_step: float | None = None, max_iter: int = 2000, force_tol: float | None = None,
+        autoneb: bool = False, autoneb_rounds: int = 4, autoneb_insert: int = 4,
+        autoneb_dense: int = 7, autoneb_tol: float = 1e-2, init=None, jitter: float = 0.0,
+        level: float | None = None, progress: bool = True, seed: int | None = None) -> PathResult:
+    """A minimum energy path from ``a`` to ``b`` by the nudged elastic band (module docstring).
+
+    ``n_images`` movable images between the fixed ends (the band has ``n_images + 2`` nodes),
+    started on the segment (or on ``init``, a :class:`Path` from ``a`` to ``b``, resampled),
+    optionally jittered by ``jitter`` times the spacing (``seed``). Scales are set from the
+    problem so the defaults work for any energy: with ``L`` the end-to-end distance,
+    ``h = L / (n_images + 1)``, ``s`` the largest gap among ``E(a), E(b)`` and the initial
+    band's highest energy (at least ``1e-3 max(1, |E(a)|, |E(b)|)``) and ``F_0`` the largest
+    initial force, ``spring = s (n_images + 1) / L^2``, ``force_tol = 1e-3 s / L``, the
+    per-image step at most ``max_step = h / 4``; ``lr`` is FIRE's initial time step
+    (``sqrt(0.1 h / F_0)``), SGD's rate (``0.1 h / F_0``) or Adam's (``0.01 h``), the first
+    two capped so explicit steps stay stable on the springs (``4 k dt^2 <= 1``). AutoNEB
+    re-derives these from the band it found before the last relaxation.
+    Climbing starts after ``climb_after`` iterations (default ``max_iter // 10``) or once the
+    max force is below ``10 force_tol``. Converged when the max force norm over the images
+    is below ``force_tol`` (with the climbing image on, if ``climbing``).
+
+    AutoNEB (``autoneb=True``): up to ``autoneb_rounds`` rounds of relaxing the band and
+    inserting up to ``autoneb_insert`` pivots where the energy at ``autoneb_dense`` points
+    per segment exceeds the chord by more than ``autoneb_tol`` times the spread of the energies
+    along the band; then the last relaxation
+    with the climbing image. ``n_images`` is then the number of starting pivots.
+
+    Returns a :class:`PathResult` (profile certified along the band); ``info``: iterations,
+    converged, max_force, climbing (index of the climbing node in ``path.nodes``), saddle and
+    saddle_energy (its position and energy), energies of the nodes, the settings used, and
+    ``autoneb`` (per round: segments, excess, inserted points).
+
+    >>> from lecture_lib.surfaces import get
+    >>> mb = get("muller_brown")
+    >>> A, B = (torch.tensor(p, dtype=torch.float64) for p, _ in mb.minima[:2])
+    >>> r = neb(mb.energy, A, B, progress=False)
+    >>> round(r.info["saddle_energy"], 2)
+    -40.66
+    """
+    _choice("method", method, METHODS)
+    _choice("optimizer", optimizer, OPTIMIZERS)
+    a, b = check_endpoints(a, b)
+    if int(n_images) != n_images or n_images < 1:
+        raise ValueError(f"n_images must be a positive integer, got {n_images}")
+    if max_iter < 1 or autoneb_rounds < 0 or autoneb_insert < 1 or autoneb_dense < 1:
+        raise ValueError("max_iter, autoneb_insert and autoneb_dense must be >= 1, autoneb_rounds >= 0")
+    for name, v in (("spring", spring), ("lr", lr), ("max_step", max_step), ("force_tol", force_tol)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a positive number or None, got {v}")
+    E = CountedEnergy(energy)
+    with torch.no_grad():
+        e_ends = E(torch.stack([a, b]))  # (2,)
+    level = check_level(level, float(e_ends[0]), float(e_ends[1]))
+    nodes = _initial_band(a, b, int(n_images), init, float(jitter), seed)
+    given = dict(method=method, optimizer=optimizer, respace=bool(respace), progress=progress,
+                 spring=spring, lr=lr, max_step=max_step, max_iter=int(max_iter), force_tol=force_tol,
+                 climb_after=int(climb_after) if climb_after is not None else max_iter // 10)
+    opts = _options(E, nodes, e_ends, given)
+    rounds, iterations = [], 0
+    if autoneb:
+        for r in range(int(autoneb_rounds)):
+            nodes, bf, it, _, _ = _relax(E, nodes, e_ends, climbing=False, opts=opts, desc=f"AutoNEB round {r + 1}")
+            iterations += it
+            new, log = _insert_pivots(E, nodes, bf.energies, n_dense=int(autoneb_dense),
+                                      max_insert=int(autoneb_insert), rtol=autoneb_tol, floor=opts["scale"])
+            rounds.append(log)
+            if new is None:
+                break
+            nodes = new
+        opts = _options(E, nodes, e_ends, given)  # scales of the band AutoNEB found
+    nodes, bf, it, converged, climb_from = _relax(E, nodes, e_ends, climbing=climbing, opts=opts, desc="NEB")
+    iterations += it
+    top = bf.climbing
+    state = "converged" if converged else "not converged"
+    message = (f"NEB {state}: max force {bf.max_force:.3g} {'<' if converged else '>='} force_tol "
+               f"{opts['force_tol']:.3g} after {iterations} iterations ({n_images} -> {len(nodes) - 2} images"
+               f"{', climbing image at node %d' % top if top is not None else ''})")
+    res = make_result(energy, Path(nodes), level=level, n_evaluations=E.n_evaluations, message=message,
+                      success=converged, iterations=iterations, converged=converged,
+                      max_force=bf.max_force, climbing=top, climbing_from=climb_from,
+                      saddle=None if top is None else nodes[top].clone(),
+                      saddle_energy=None if top is None else float(bf.energies[top]),
+                      energies=bf.energies.detach(), autoneb=rounds, settings=opts)
+    if level is not None:
+        res = dataclasses.replace(res, success=converged and bool(res.connected))
+    return res
