@@ -41,8 +41,10 @@ from torch.func import functional_call, vmap
 METHODS = ("auto", "forward_batched", "functional_call")
 
 # Chunks are sized so one chunk's largest activation takes about this many bytes: half of
-# the 4 MiB per-core L2 of the development machine (Xeon, Sapphire Rapids class), measured
-# best among 0.25-8 MiB for the digits MLP at N = 128 and N = 1797 (benchmarks/RESULTS.md).
+# the 4 MiB per-core L2 of the development machine (Xeon, family 6 model 207). In the chunk
+# sweep of benchmarks/RESULTS.md (digits MLP, 64 points) it is the best chunk at N = 128
+# (32 points, 2 MiB) and within a few percent of the best at N = 1797 (2 points; 4 were
+# 1-5 points of peak better), while chunks of 64 points (4 and 56 MiB) lost 10-28 points.
 CHUNK_BYTES = 2 ** 21
 
 
@@ -218,9 +220,10 @@ def model_energy(model: nn.Module, loss_fn, inputs: Tensor, targets: Tensor, *,
     ``method``: ``"auto"`` takes ``"forward_batched"`` when the model has
     ``forward_batched(theta, x) -> (B, N, n_out)`` and no buffers, else
     ``"functional_call"``. ``chunk_size``: rows per batched call; ``None`` picks
-    ``max(1, CHUNK_BYTES // (N * widest layer * bytes per number))`` so a chunk's widest
-    activation is about 2 MiB (half the L2): 64 points of a 64-128-10 MLP at N = 128 go in
-    4 chunks of 16, at N = 1,797 one point at a time.
+    ``max(1, CHUNK_BYTES // (N * widest layer * bytes per number))`` (for other modules
+    the largest submodule output of one forward instead of ``N * widest layer``) so a
+    chunk's widest activation is about 2 MiB (half the L2): 64 points of a 64-128-10 MLP at N = 128 go in
+    2 chunks of 32, at N = 1,797 in 32 chunks of 2.
 
     >>> net = nn.Linear(2, 1)
     >>> E = model_energy(net, torch.nn.functional.mse_loss, torch.zeros(4, 2), torch.zeros(4, 1))

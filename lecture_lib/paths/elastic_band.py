@@ -138,12 +138,14 @@ class _Fire:
     positive, reset and shorter time step when it is not; each image moves at most ``max_step``."""
 
     def __init__(self, x, dt, max_step, dt_max):
-        self.v, self.dt, self.dtmax, self.a, self.n_pos = torch.zeros_like(x), dt, min(10 * dt, dt_max), 0.1, 0
+        self.v, self.dt, self.dtmax, self.a, self.n_pos = torch.zeros_like(x), dt, min(10 * dt, dt_max), 0.1, -1
         self.max_step = max_step
 
     def step(self, x, f):
         power = float((f * self.v).sum())
-        if power > 0:
+        if self.n_pos < 0:  # first step: start from rest, as ASE does
+            self.n_pos = 0
+        elif power > 0:
             fn = torch.linalg.vector_norm(f).clamp_min(torch.finfo(f.dtype).tiny)
             self.v = (1 - self.a) * self.v + self.a * f / fn * torch.linalg.vector_norm(self.v)
             if self.n_pos > 5:
@@ -306,7 +308,10 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     per-image step at most ``max_step = h / 4``; ``lr`` is FIRE's initial time step
     (``sqrt(0.1 h / F_0)``), SGD's rate (``0.1 h / F_0``) or Adam's (``0.01 h``), the first
     two capped so explicit steps stay stable on the springs (``4 k dt^2 <= 1``). AutoNEB
-    re-derives these from the band it found before the last relaxation.
+    re-derives these from the band it found before the last relaxation. FIRE is the
+    default because it converges fastest here; Adam at a fixed rate finds the saddle but
+    keeps jittering at a force set by its rate (on Mueller-Brown about 1.5 ``force_tol``),
+    and the plain tangent can kink with many images (the reason for the improved one).
     Climbing starts after ``climb_after`` iterations (default ``max_iter // 10``) or once the
     max force is below ``10 force_tol``. Converged when the max force norm over the images
     is below ``force_tol`` (with the climbing image on, if ``climbing``).
