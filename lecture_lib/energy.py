@@ -40,12 +40,13 @@ from torch.func import functional_call, vmap
 
 METHODS = ("auto", "forward_batched", "functional_call")
 
-# Chunks are sized so one chunk's largest activation takes about this many bytes: half of
-# the 4 MiB per-core L2 of the development machine (Xeon, family 6 model 207). In the chunk
-# sweep of benchmarks/RESULTS.md (digits MLP, 64 points) it is the best chunk at N = 128
-# (32 points, 2 MiB) and within a few percent of the best at N = 1797 (2 points; 4 were
-# 1-5 points of peak better), while chunks of 64 points (4 and 56 MiB) lost 10-28 points.
-CHUNK_BYTES = 2 ** 21
+# Chunks are sized so one chunk's largest activation takes about this many bytes (the
+# L2 of the development machine's two cores together is 4 MiB a core). Since the first
+# layer of the library's models runs as one matmul over the whole chunk (models._layer),
+# the chunk sweep of benchmarks/RESULTS.md (digits MLP, 64 points) peaks at 8-16 points
+# for N = 1797 (about 7-14 MiB of hidden activations) and is flat from 32 points up at
+# N = 128; 8 MiB gives 9 and 128 (one chunk) points there.
+CHUNK_BYTES = 2 ** 23
 
 
 def _named_params(model: nn.Module):
@@ -222,8 +223,8 @@ def model_energy(model: nn.Module, loss_fn, inputs: Tensor, targets: Tensor, *,
     ``"functional_call"``. ``chunk_size``: rows per batched call; ``None`` picks
     ``max(1, CHUNK_BYTES // (N * widest layer * bytes per number))`` (for other modules
     the largest submodule output of one forward instead of ``N * widest layer``) so a
-    chunk's widest activation is about 2 MiB (half the L2): 64 points of a 64-128-10 MLP at N = 128 go in
-    2 chunks of 32, at N = 1,797 in 32 chunks of 2.
+    chunk's widest activation is about 8 MiB: 64 points of a 64-128-10 MLP at N = 128 go in
+    one chunk, at N = 1,797 in chunks of 9.
 
     >>> net = nn.Linear(2, 1)
     >>> E = model_energy(net, torch.nn.functional.mse_loss, torch.zeros(4, 2), torch.zeros(4, 1))

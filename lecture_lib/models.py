@@ -68,9 +68,17 @@ def _check_x(x, n_in, name):
 
 
 def _layer(h, W, b=None):
-    """One batched affine map ``h W^T + b``: h (B, N, i) or (N, i), W (B, o, i), b (B, o)."""
-    if h.dim() == 2:  # shared input as a stride-0 view (measured faster than matmul broadcasting)
-        h = h.expand(W.shape[0], *h.shape)  # (B, N, i)
+    """One batched affine map ``h W^T + b``: h (B, N, i) or (N, i), W (B, o, i), b (B, o) -> (B, N, o).
+
+    A shared input ``h: (N, i)`` (the first layer) meets all B weight matrices in ONE
+    matmul, ``h @ [W_1; ...; W_B]^T: (N, B*o)``, instead of B small ones: measured 25-70%
+    faster for the digits MLP on the 2-core development machine (benchmarks/RESULTS.md).
+    """
+    B, o, i = W.shape
+    if h.dim() == 2:
+        Wt = W.reshape(B * o, i).T  # (i, B*o)
+        out = h @ Wt if b is None else torch.addmm(b.reshape(1, B * o), h, Wt)  # (N, B*o)
+        return out.view(h.shape[0], B, o).transpose(0, 1)  # (B, N, o), a strided view
     if b is None:
         return torch.bmm(h, W.transpose(1, 2))
     return torch.baddbmm(b[:, None, :], h, W.transpose(1, 2))
@@ -297,7 +305,8 @@ class MLP(BatchedForward, nn.Module):
         for k in range(K):
             W, b = p[step * k], (p[step * k + 1] if self.bias else None)
             h = _layer(h, W, b)  # (B, N, n_k)
-            h = self.rho(h) if k < K - 1 else h
+            if k < K - 1:  # in place: the matmul that made h does not need it for backward
+                h = h.relu_() if self.activation == "relu" else self.rho(h)
         return h
 
 

@@ -128,12 +128,12 @@ def test_chunking_does_not_change_the_energy(kind):
         torch.testing.assert_close(v, values[0], rtol=1e-13, atol=1e-13)
 
 
-def test_default_chunk_keeps_a_chunk_activation_near_two_mebibytes():
+def test_default_chunk_keeps_a_chunk_activation_near_eight_mebibytes():
     model = models.MLP([64, 128, 10])
     x, y = torch.randn(128, 64), torch.randint(0, 10, (128,))
-    assert model_energy(model, F.cross_entropy, x, y).chunk_size == 32  # 2 MiB / (128 * 128 * 4 B)
+    assert model_energy(model, F.cross_entropy, x, y).chunk_size == 128  # 8 MiB / (128 * 128 * 4 B)
     x, y = torch.randn(1797, 64), torch.randint(0, 10, (1797,))
-    assert model_energy(model, F.cross_entropy, x, y).chunk_size == 2
+    assert model_energy(model, F.cross_entropy, x, y).chunk_size == 9  # 8 MiB / (1797 * 128 * 4 B)
 
 
 def test_batchnorm_energy_uses_frozen_running_stats_in_eval_mode():

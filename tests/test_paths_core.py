@@ -236,3 +236,11 @@ def test_counted_energy_and_level_checks():
     with pytest.raises(ValueError, match="below the energy of endpoint a"):
         check_level(-101.0, -100.0, -110.0)
     assert check_level(None, 0.0, 0.0) is None
+
+
+def test_save_load_round_trip_keeps_bfloat16_nodes(tmp_path):
+    nodes = torch.tensor([[0.0, 1.0], [0.5, -2.0], [3.0, 4.0]], dtype=torch.bfloat16)
+    Path(nodes).save(tmp_path / "p.npz")
+    back = Path.load(tmp_path / "p.npz")
+    assert back.nodes.dtype == torch.bfloat16
+    assert torch.equal(back.nodes, nodes)

@@ -104,8 +104,11 @@ class Path:
         folder = os.path.dirname(os.path.abspath(file))
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.npz")
         try:
+            nodes = self.nodes.detach().cpu()
+            if nodes.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
+                nodes = nodes.float()
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, nodes=self.nodes.cpu().numpy(), dtype=np.array(str(self.nodes.dtype)))
+                np.savez(f, nodes=nodes.numpy(), dtype=np.array(str(self.nodes.dtype)))
             os.replace(tmp, file)
         except BaseException:
             if os.path.exists(tmp):
@@ -119,7 +122,11 @@ class Path:
             if "nodes" not in data:
                 raise ValueError(f"{file} holds no 'nodes' array: not a saved Path")
             nodes = torch.from_numpy(np.array(data["nodes"]))
-        return cls(nodes.to(device=device) if device is not None else nodes)
+            name = str(data["dtype"]) if "dtype" in data else str(nodes.dtype)
+        dtype = getattr(torch, name.removeprefix("torch."), None)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"{file} records dtype {name!r}, not a floating torch dtype")
+        return cls(nodes.to(device=device, dtype=dtype))
 
 
 def linear(a: Tensor, b: Tensor, n_points: int = 2) -> Path:
