@@ -52,7 +52,7 @@ def test_every_control_across_its_range_refills_the_output(monkeypatch):
         drawn.append(len(fig.axes))
         return {"output_type": "display_data", "data": {"text/plain": text}, "metadata": {}}
 
-    monkeypatch.setattr(valleys, "_png_output", fake_png)
+    monkeypatch.setattr(valleys, "png_output", fake_png)
     dropdown, slider, out = _controls(valleys.build())
     assert tuple(dropdown.options) == valleys.CHAPTER_SURFACES
     for name in reversed(dropdown.options):  # the first option is selected at build time

@@ -22,9 +22,7 @@ maximum between the two global minima in view. ``draw``/``static_view`` make fig
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +34,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from lecture_lib import sublevel
+from lecture_lib.widgets.display import png_output
 
 DEPTHS = (2, 3)
 EXTENT = (-2.0, 2.0, -2.0, 2.0)
@@ -259,13 +258,6 @@ def static_view(settings=((2, 0.0, 0.5), (2, 0.0, 1.2), (2, 0.3, 0.8), (3, 0.0, 
     return fig
 
 
-def _png_output(fig: Figure, text: str, dpi: int = 80) -> dict:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    data = {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": text}
-    return {"output_type": "display_data", "data": data, "metadata": {}}
-
-
 def build(resolution: int = RESOLUTION):
     """Dropdown (depth), FloatSliders (level ``u``, ridge ``lambda``) above an ``Output``.
 
@@ -283,7 +275,7 @@ def build(resolution: int = RESOLUTION):
 
     def redraw(*_):
         view = update(level.value, ridge.value, depth.value, resolution)
-        out.outputs = (_png_output(draw(view), view.message),)
+        out.outputs = (png_output(draw(view), view.message),)
 
     for control in (depth, level, ridge):
         control.observe(redraw, names="value")

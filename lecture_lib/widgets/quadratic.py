@@ -23,9 +23,7 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +35,7 @@ from lecture_lib.data import teacher_student
 from lecture_lib.energy import model_energy
 from lecture_lib.models import QuadraticNet
 from lecture_lib.train import fit_ensemble
+from lecture_lib.widgets.display import png_output
 
 TARGETS = ("random", "planted")
 N_RANGE = (2, 6)  # input dimensions N the widget offers
@@ -293,13 +292,6 @@ def static_view(N: int = 4, widths=None, targets=TARGETS, **kwargs) -> Figure:
     return fig
 
 
-def _png_output(fig: Figure, text: str, dpi: int = 80) -> dict:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    data = {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": text}
-    return {"output_type": "display_data", "data": data, "metadata": {}}
-
-
 def build(M: int = 9, N: int = 4, target: str = "random", **kwargs):
     """The widget: IntSliders ``M`` (width) and ``N`` (input dimension, 2-6) and a Dropdown
     (target) above an ``Output`` holding :func:`draw`'s figure as a PNG (kept in the
@@ -318,7 +310,7 @@ def build(M: int = 9, N: int = 4, target: str = "random", **kwargs):
         if busy[0]:
             return
         r = update(m_slider.value, n_slider.value, dropdown.value, **kwargs)
-        out.outputs = (_png_output(draw(r), r.message),)
+        out.outputs = (png_output(draw(r), r.message),)
 
     def on_n(change):
         busy[0] = True

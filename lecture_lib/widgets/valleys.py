@@ -14,9 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +22,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from lecture_lib import sublevel, surfaces
+from lecture_lib.widgets.display import png_output
 
 CHAPTER_SURFACES = ("tilted_double_well", "escape_channel", "plateau", "muller_brown", "bowl")
 RESOLUTION = 121
@@ -194,13 +193,6 @@ def static_view(surface_name: str, levels, resolution: int = RESOLUTION) -> Figu
     return fig
 
 
-def _png_output(fig: Figure, text: str, dpi: int = 80) -> dict:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    data = {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": text}
-    return {"output_type": "display_data", "data": data, "metadata": {}}
-
-
 def build(surface_names=CHAPTER_SURFACES, resolution: int = RESOLUTION):
     """The widget: Dropdown (surface) and FloatSlider (level ``u``, range following the
     surface) above an ``Output`` holding the figure, drawn once at build time.
@@ -225,7 +217,7 @@ def build(surface_names=CHAPTER_SURFACES, resolution: int = RESOLUTION):
         if busy[0]:
             return
         view = update(dropdown.value, slider.value, resolution)
-        out.outputs = (_png_output(draw(view), view.message),)
+        out.outputs = (png_output(draw(view), view.message),)
 
     def on_surface(change):
         lo, hi = surfaces.get(change["new"]).level_range
