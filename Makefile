@@ -30,7 +30,7 @@ book: $(STAMP)
 ## test: every test (library, book build, student edition, browser) and nbval on the chapters
 test: $(STAMP)
 	@status=0; \
-	$(BIN)/python -m pytest tests/ || status=1; \
+	$(BIN)/python -m pytest --doctest-modules lecture_lib tests/ || status=1; \
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env book/ || status=1; \
 	if [ -f _build/exec_times.txt ]; then \
 	  echo "notebook execution times (from the book build):"; cat _build/exec_times.txt; fi; \
