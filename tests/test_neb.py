@@ -195,3 +195,15 @@ def test_neb_finds_the_muller_brown_saddle_on_cuda():
     r = neb(MB.energy, A.cuda(), B.cuda(), progress=False)
     assert r.path.nodes.is_cuda and r.info["converged"]
     assert torch.linalg.vector_norm(r.info["saddle"].cpu() - SADDLE) < 1e-2
+
+
+def test_improved_tangent_points_to_the_higher_neighbour_or_bisects_when_flat():
+    nodes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 2.0]], dtype=torch.float64)
+    up = tangents(nodes, torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64))  # eq. 8: tau^+
+    down = tangents(nodes, torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64))  # tau^-
+    flat = tangents(nodes, torch.zeros(3, dtype=torch.float64))  # bisector of the unit sides
+    assert torch.allclose(up, torch.tensor([[0.0, 1.0]], dtype=torch.float64))
+    assert torch.allclose(down, torch.tensor([[1.0, 0.0]], dtype=torch.float64))
+    assert torch.allclose(flat, torch.tensor([[1.0, 1.0]], dtype=torch.float64) / 2 ** 0.5)
+    folded = torch.tensor([[0.0], [1.0], [0.0]], dtype=torch.float64)  # the band turns back
+    assert torch.equal(tangents(folded, torch.zeros(3, dtype=torch.float64)), torch.zeros(1, 1, dtype=torch.float64))

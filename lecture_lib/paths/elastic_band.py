@@ -73,16 +73,34 @@ def tangents(nodes: Tensor, energies: Tensor, method: str = "improved") -> Tenso
     """Unit tangents ``(K - 2, d)`` at the interior nodes of ``nodes (K, d)``, energies ``(K,)``."""
     _choice("method", method, METHODS)
     tp, tm = nodes[2:] - nodes[1:-1], nodes[1:-1] - nodes[:-2]  # tau^+, tau^- (n, d)
-    bisect = _unit(tp) + _unit(tm)
+    # Every case is tau = c_p tau^+ + c_m tau^-: choose the (n, 1) coefficients, then make
+    # one pass over the (n, d) band (several torch.where over (n, d) cost more than the
+    # energy's own matmuls on a network's band).
+    tiny = torch.finfo(nodes.dtype).tiny
+    bp = 1 / torch.linalg.vector_norm(tp, dim=1, keepdim=True).clamp_min(tiny)  # bisection
+    bm = 1 / torch.linalg.vector_norm(tm, dim=1, keepdim=True).clamp_min(tiny)
     if method == "plain":
-        return _unit(bisect)
+        return _combine(tp, tm, bp, bm, bp, bm)
     vp, v0, vm = energies[2:, None], energies[1:-1, None], energies[:-2, None]  # (n, 1)
     dp, dm = (vp - v0).abs(), (vm - v0).abs()
     dmax, dmin = torch.maximum(dp, dm), torch.minimum(dp, dm)
-    mixed = torch.where(vp > vm, tp * dmax + tm * dmin, tp * dmin + tm * dmax)  # eqs. 10-11
-    mixed = torch.where(dmax > 0, mixed, bisect)  # flat: no energy to weight by
-    tau = torch.where((vp > v0) & (v0 > vm), tp, torch.where((vp < v0) & (v0 < vm), tm, mixed))
-    return _unit(tau)
+    cp, cm = torch.where(vp > vm, dmax, dmin), torch.where(vp > vm, dmin, dmax)  # eqs. 10-11
+    flat = dmax <= 0  # no energy to weight by: bisect
+    cp, cm = torch.where(flat, bp, cp), torch.where(flat, bm, cm)
+    up, down = (vp > v0) & (v0 > vm), (vp < v0) & (v0 < vm)  # eq. 8: the higher neighbour
+    cp = torch.where(up, torch.ones_like(cp), torch.where(down, torch.zeros_like(cp), cp))
+    cm = torch.where(up, torch.zeros_like(cm), torch.where(down, torch.ones_like(cm), cm))
+    return _combine(tp, tm, cp, cm, bp, bm)
+
+
+def _combine(tp, tm, cp, cm, bp, bm):
+    """``unit(c_p tau^+ + c_m tau^-)``, zero where the two terms cancel to rounding (a band
+    folding back on itself has no tangent); ``b = 1 / ||tau||`` of each side."""
+    tau = cp * tp + cm * tm  # (n, d)
+    norm = torch.linalg.vector_norm(tau, dim=1, keepdim=True)
+    scale = cp.abs() / bp + cm.abs() / bm  # ||c_p tau^+|| + ||c_m tau^-||
+    keep = norm > 64 * torch.finfo(tau.dtype).eps * scale
+    return tau * (keep / norm.clamp_min(torch.finfo(tau.dtype).tiny))
 
 
 def _band(E, nodes, e_ends, *, method, spring, climbing):
@@ -104,8 +122,7 @@ def _band(E, nodes, e_ends, *, method, spring, climbing):
     top = None
     if climbing and bool(values.max() > e_ends.max()):  # climb only to an interior maximum
         top = int(values.argmax()) + 1  # node index
-        is_top = torch.arange(1, len(values) + 1, device=nodes.device)[:, None] == top
-        force = torch.where(is_top, -grads + 2 * g_par * tau, force)  # eq. 5
+        force[top - 1] = -grads[top - 1] + 2 * g_par[top - 1] * tau[top - 1]  # eq. 5
     zero = nodes.new_zeros(1, nodes.shape[1])
     max_force = float(torch.linalg.vector_norm(force, dim=1).max())
     return BandForces(torch.cat([zero, force, zero]), energies, torch.cat([zero, tau, zero]), top, max_force)
