@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .polygon import Path
 from .results import PathResult, make_result
-from .validate import CountedEnergy, check_endpoints, check_level, check_point
+from .validate import check_endpoints, check_point, evaluate_endpoints
 
 KINDS = ("bezier", "polychain")
 OPTIMIZERS = ("adam", "sgd")
@@ -98,10 +98,7 @@ def bezier(energy, a: Tensor, b: Tensor, *, kind: str = "bezier", n_t: int = 16,
             raise ValueError(f"{name} must be a positive integer{' >= 2' if name == 'n_points' else ''}, got {v}")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number or None, got {lr}")
-    E = CountedEnergy(energy)
-    with torch.no_grad():
-        e_ends = E(torch.stack([a, b]))
-    level = check_level(level, float(e_ends[0]), float(e_ends[1]))
+    E, e_ends, level = evaluate_endpoints(energy, a, b, level)
     if init is None:
         theta = (a + b) / 2
     else:

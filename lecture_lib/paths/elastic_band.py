@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from .polygon import Path, linear
 from .results import PathResult, make_result
-from .validate import CountedEnergy, check_endpoints, check_level, energy_scale
+from .validate import CountedEnergy, check_endpoints, energy_scale, evaluate_endpoints
 
 METHODS = ("improved", "plain")
 OPTIMIZERS = ("fire", "sgd", "adam")
@@ -361,10 +361,7 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     for name, v in (("spring", spring), ("lr", lr), ("max_step", max_step), ("force_tol", force_tol)):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive number or None, got {v}")
-    E = CountedEnergy(energy)
-    with torch.no_grad():
-        e_ends = E(torch.stack([a, b]))  # (2,)
-    level = check_level(level, float(e_ends[0]), float(e_ends[1]))
+    E, e_ends, level = evaluate_endpoints(energy, a, b, level)
     nodes = _initial_band(a, b, int(n_images), init, float(jitter), seed)
     given = dict(method=method, optimizer=optimizer, respace=bool(respace), progress=progress,
                  spring=spring, lr=lr, max_step=max_step, max_iter=int(max_iter), force_tol=force_tol,

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from .certify import profile
 from .polygon import Path
 from .results import PathResult, make_result
-from .validate import CountedEnergy, check_endpoints, check_level, energy_scale
+from .validate import check_endpoints, energy_scale, evaluate_endpoints
 
 
 def _initial_path(init, a, b) -> Path:
@@ -169,9 +169,8 @@ def geodesic(energy, a, b, level, *, init=None, n_nodes: int = 33, steps: int = 
     a, b = check_endpoints(a, b)
     if level is None:
         raise ValueError("geodesic needs a level: the sublevel set {E <= level} to stay in")
-    E = CountedEnergy(energy)
-    e_a, e_b = E.at(a), E.at(b)
-    level = check_level(level, e_a, e_b)
+    E, e_ends, level = evaluate_endpoints(energy, a, b, level)
+    e_a, e_b = float(e_ends[0]), float(e_ends[1])
     level_tol = 1e-3 * energy_scale(e_a, e_b, level)  # the tolerance of PathResult.connected
     n_extra = 0
     if init is None:

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from .certify import profile
 from .polygon import Path
 from .results import PathResult, make_result
-from .validate import CountedEnergy, check_endpoints, check_level, energy_scale
+from .validate import check_endpoints, energy_scale, evaluate_endpoints
 
 METHODS = ("greedy", "constrained")
 BEADS = ("midpoint", "argmax")
@@ -221,9 +221,8 @@ def string_sampling(energy, a, b, level, *, method: str = "greedy", bead: str = 
     a, b = check_endpoints(a, b)
     if level is None:
         raise ValueError("string sampling needs a level: the sublevel set {E <= level} to stay in")
-    E = CountedEnergy(energy)
-    e_a, e_b = E.at(a), E.at(b)
-    level = check_level(level, e_a, e_b)
+    E, e_ends, level = evaluate_endpoints(energy, a, b, level)
+    e_a, e_b = float(e_ends[0]), float(e_ends[1])
     scale = energy_scale(e_a, e_b, level)
     target, accept = level - (1 - fraction) * scale, level + accept_tol * scale
     gen = torch.Generator(device=a.device).manual_seed(int(seed))

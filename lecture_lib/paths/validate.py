@@ -116,3 +116,16 @@ def check_level(level: float | None, e_a: float, e_b: float) -> float | None:
                 f"level {level:.6g} is below the energy of endpoint {name} ({e:.6g}): "
                 f"the endpoint lies outside the sublevel set {{E <= level}}")
     return level
+
+
+def evaluate_endpoints(energy, a: Tensor, b: Tensor, level: float | None = None):
+    """Wrap ``energy`` in a :class:`CountedEnergy`, evaluate both endpoints in one batched
+    call and check the level against them (:func:`check_level`).
+
+    Returns ``(E, e_ends, level)`` with ``e_ends = (E(a), E(b))`` a tensor ``(2,)``; the two
+    evaluations are counted in ``E.n_evaluations``.
+    """
+    E = CountedEnergy(energy)
+    with torch.no_grad():
+        e_ends = E(torch.stack([a, b]))  # (2,)
+    return E, e_ends, check_level(level, float(e_ends[0]), float(e_ends[1]))
