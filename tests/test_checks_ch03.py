@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lecture_lib import lifting
+from lecture_lib.topics import lifting
 from lecture_lib.checks import ch03
 
 

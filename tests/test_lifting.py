@@ -3,7 +3,7 @@ import pytest
 import sympy as sp
 import torch
 
-from lecture_lib import lifting
+from lecture_lib.topics import lifting
 from lecture_lib.models import PolynomialNet, QuadraticNet
 from lecture_lib.train import fit_ensemble
 

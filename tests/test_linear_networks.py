@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lecture_lib import linear_networks as ln
+from lecture_lib.topics import linear_networks as ln
 from lecture_lib.models import DeepLinear
 from lecture_lib.paths import profile
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from lecture_lib import lifting
+from lecture_lib.topics import lifting
 from lecture_lib.widgets import quadratic
 
 FAST = dict(n_seeds=3, steps=40)

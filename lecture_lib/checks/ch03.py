@@ -20,7 +20,7 @@ from numbers import Integral, Real
 
 import torch
 
-from lecture_lib import lifting
+from lecture_lib.topics import lifting
 from lecture_lib.data import linear_least_squares
 
 _NOT_ATTEMPTED = object()

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from lecture_lib import lifting, paths
+from lecture_lib import paths
+from lecture_lib.topics import lifting
 from lecture_lib.data import teacher_student
 from lecture_lib.energy import model_energy
 from lecture_lib.models import QuadraticNet

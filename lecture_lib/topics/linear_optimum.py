@@ -4,7 +4,7 @@
 For ``E(W_1, ..., W_K) = mean_i ||W_K ... W_1 x_i - y_i||^2`` the loss depends on the
 weights only through the product ``W = W_K ... W_1``, whose rank is at most the narrowest
 width ``r``: the global minimum is the rank-``r`` least-squares problem, solved by
-Eckart-Young on the whitened problem. :mod:`lecture_lib.linear_networks` builds the paths.
+Eckart-Young on the whitened problem. :mod:`lecture_lib.topics.linear_networks` builds the paths.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ the ``GL(r)`` orbit or, across the two orientation classes, around a loop in the
 Grassmannian through Kawaguchi's lowest saddle). The batched energy
 (:func:`deep_linear_energy`), the global minimum (:func:`reduced_rank_regression`) and the
 hypotheses of Kawaguchi 2016, Thm. 2.3 (:func:`kawaguchi_conditions`) live in
-:mod:`lecture_lib.linear_optimum` and are re-exported here.
+:mod:`lecture_lib.topics.linear_optimum` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from torch import Tensor
 
 from .linear_optimum import (KawaguchiConditions, LinearOptimum, deep_linear_energy,  # noqa: F401
                              kawaguchi_conditions, reduced_rank_regression)
-from .paths import Path
+from ..paths import Path
 
 FACTORIZATIONS = ("pseudoinverse", "balanced")
 
