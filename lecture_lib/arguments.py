@@ -40,7 +40,14 @@ def real(name: str, value, *, low: float = -math.inf, high: float = math.inf,
     """``value`` as a float in the interval given by ``low``, ``high`` (closed unless
     ``*_open``); NaN is always refused, infinities unless ``finite=False``."""
     lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-    bounds = [] if (low, high) == (-math.inf, math.inf) else [f"in {lo}{low:g}, {high:g}{hi}"]
+    if (low, high) == (-math.inf, math.inf):
+        bounds = []
+    elif high == math.inf:  # one-sided: "a finite number >= 1" reads better than "in [1, inf]"
+        bounds = [f"{'>' if low_open else '>='} {low:g}"]
+    elif low == -math.inf:
+        bounds = [f"{'<' if high_open else '<='} {high:g}"]
+    else:
+        bounds = [f"in {lo}{low:g}, {high:g}{hi}"]
     kind = " ".join(["a finite number" if finite else "a number", *bounds])
     v = float(_scalar(name, value, kind))
     bad = (math.isnan(v) or (finite and math.isinf(v)) or v < low or v > high
@@ -104,7 +111,34 @@ def choice(name: str, value, options) -> str:
     return value
 
 
+def optional(check, name: str, value, **kwargs):
+    """``None`` passes; anything else goes through ``check(name, value, **kwargs)``.
+
+    >>> optional(positive_float, "lipschitz", None) is None, optional(positive_float, "lipschitz", 2)
+    (True, 2.0)
+    """
+    return None if value is None else check(name, value, **kwargs)
+
+
 def tiny(dtype: torch.dtype) -> float:
     """The smallest positive normal number of ``dtype``: the floor for divisions by a
-    norm (``clamp_min(1e-300)`` is 0 in float32)."""
+    norm (``clamp_min(1e-300)`` is 0 in float32).
+
+    >>> tiny(torch.float32) > 0 and torch.tensor(1e-300, dtype=torch.float32) == 0
+    tensor(True)
+    """
     return torch.finfo(dtype).tiny
+
+
+def divide_or_zero(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """``numerator / denominator`` where the denominator is nonzero, else 0, in any dtype.
+
+    The floor is :func:`tiny` of the denominator's dtype, so a zero denominator gives an
+    exact 0 (never ``0 / 0 = nan``) and a quotient that overflows is ``inf`` only where it
+    truly is that large. For steps ``excess / |grad|`` at points where the gradient vanishes.
+
+    >>> divide_or_zero(torch.tensor([1.0, 0.0, 3.0]), torch.tensor([2.0, 0.0, 0.0]))
+    tensor([0.5000, 0.0000, 0.0000])
+    """
+    safe = denominator.clamp_min(tiny(denominator.dtype)) if denominator.is_floating_point() else denominator
+    return torch.where(denominator > 0, numerator / safe, torch.zeros_like(numerator / safe))

@@ -38,6 +38,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from . import arguments as arg
+
 METHODS = ("auto", "forward_batched", "functional_call")
 
 # Chunks are sized so one chunk's largest activation takes about this many bytes (the
@@ -141,7 +143,8 @@ class ModelEnergy:
     """``E(theta) = loss_fn(model_theta(inputs), targets)`` for ``theta: (B, d) -> (B,)``.
 
     Built by :func:`model_energy`. Attributes: ``model`` (the caller's module, unchanged),
-    ``loss_fn``, ``inputs``, ``targets`` (on the model's device), ``dim`` (``d``), ``method``
+    ``loss_fn``, ``inputs``, ``targets`` (private copies on the model's device: changing the
+    caller's tensors afterwards does not change the energy), ``dim`` (``d``), ``method``
     (``"forward_batched"`` or ``"functional_call"``), ``chunk_size``, ``device``, ``dtype``,
     ``names`` and ``shapes`` of the parameters. ``theta0()`` is the module's own point.
     """
@@ -154,8 +157,9 @@ class ModelEnergy:
         self.names = tuple(n for n, _ in named)
         self.shapes = tuple(tuple(p.shape) for _, p in named)
         self.dim = sum(p.numel() for _, p in named)
-        self.inputs = inputs.detach().to(self.device)
-        self.targets = targets.detach().to(self.device)
+        # Own copies: a caller who later scales X in place must not change this energy.
+        self.inputs = inputs.detach().to(self.device, copy=True)
+        self.targets = targets.detach().to(self.device, copy=True)
         # The private module: same parameter tensors (memo), own buffer copies, eval mode.
         self._module = copy.deepcopy(model, memo={id(p): p for _, p in named}).eval()
         self._buffers = {k: b.detach() for k, b in self._module.named_buffers()}
@@ -245,10 +249,8 @@ def model_energy(model: nn.Module, loss_fn, inputs: Tensor, targets: Tensor, *,
     if inputs.shape[0] != targets.shape[0]:
         raise ValueError(f"inputs and targets disagree on the number of samples: "
                          f"{inputs.shape[0]} inputs, {targets.shape[0]} targets")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
+    method = arg.choice("method", method, METHODS)
+    chunk_size = None if chunk_size is None else arg.positive_int("chunk_size", chunk_size)
     has_batched = hasattr(model, "forward_batched") and not list(model.buffers())
     if method == "forward_batched" and not has_batched:
         raise ValueError(f"{type(model).__name__} has no buffer-free forward_batched; "
@@ -258,9 +260,48 @@ def model_energy(model: nn.Module, loss_fn, inputs: Tensor, targets: Tensor, *,
     energy = ModelEnergy(model, loss_fn, inputs, targets, chunk_size, method)
     try:  # check once that the loss is a vmap-able scalar at the module's own point
         probe = energy(energy.theta0()[None])
-    except RuntimeError as err:
-        raise ValueError(f"evaluating {method} on the module's parameters failed ({err}); loss_fn "
-                         f"must be vmap-able: torch ops only, no .item() or Python if on values") from err
+    except Exception as err:  # noqa: BLE001 - re-raised with its real cause first
+        cause = _plain_failure(energy)
+        if cause is not None:
+            raise ValueError(cause) from err
+        raise ValueError(f"evaluating {method} on the module's parameters failed ({err}), although "
+                         f"loss_fn(model(inputs), targets) works without vmap; loss_fn must be "
+                         f"vmap-able: torch ops only, no .item() or Python if on values") from err
+    if probe.is_complex():
+        raise ValueError(f"loss_fn must return a real scalar per point, got the complex {probe!r}")
     if probe.shape != (1,) or not math.isfinite(float(probe[0])):
         raise ValueError(f"loss_fn must return a finite scalar per point, got {probe!r}")
     return energy
+
+
+def _is_cross_entropy(loss_fn) -> bool:
+    return loss_fn is torch.nn.functional.cross_entropy or isinstance(loss_fn, nn.CrossEntropyLoss)
+
+
+def _plain_failure(energy: ModelEnergy) -> str | None:
+    """Why ``loss_fn(model(inputs), targets)`` fails without ``vmap``, or None if it works.
+
+    Run when the batched probe failed, so the error names the real cause (a label out of
+    range, a shape mismatch) before blaming ``vmap``.
+    """
+    try:
+        with torch.no_grad():
+            out = energy._module(energy.inputs)
+    except Exception as err:  # noqa: BLE001
+        return f"the model's forward on inputs fails: {type(err).__name__}: {err}"
+    y = energy.targets
+    if (_is_cross_entropy(energy.loss_fn) and isinstance(out, Tensor) and out.dim() >= 1
+            and not y.is_floating_point() and y.numel()):
+        n_classes = out.shape[-1] if out.dim() == 1 else out.shape[1]
+        ignore = getattr(energy.loss_fn, "ignore_index", -100)
+        labels = y[y != ignore]
+        bad = labels[(labels < 0) | (labels >= n_classes)]
+        if bad.numel():
+            return (f"targets hold the class label {int(bad[0])}, but the model has {n_classes} "
+                    f"outputs: cross-entropy labels must lie in 0..{n_classes - 1}")
+    try:
+        with torch.no_grad():
+            energy.loss_fn(out, y)
+    except Exception as err:  # noqa: BLE001
+        return f"loss_fn(model(inputs), targets) fails: {type(err).__name__}: {err}"
+    return None

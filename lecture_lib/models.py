@@ -2,7 +2,8 @@
 
 Every model below is a plain module (``forward(x)``, ``parameters()``), so ``torch.func``
 and ``torch.optim`` apply. ``DeepLinear``, ``QuadraticNet``, ``PolynomialNet``,
-``TwoLayer``, ``MLP`` (hence ``SigmoidNet1441``) also offer a *batched-parameter* forward
+``TwoLayer``, ``MLP`` (hence ``SigmoidNet1441``), ``SmallCNN``, ``CNN1D`` and ``CharLSTM``
+also offer a *batched-parameter* forward
 
     forward_batched(theta: Tensor[B, d], x: Tensor[N, n_in]) -> Tensor[B, N, n_out],
 
@@ -82,6 +83,34 @@ def _layer(h, W, b=None):
     if b is None:
         return torch.bmm(h, W.transpose(1, 2))
     return torch.baddbmm(b[:, None, :], h, W.transpose(1, 2))
+
+
+def _stacked_shapes_ok(model, params):
+    """Raise unless ``params`` are ``(B, *p.shape)`` tensors for ``model.parameters()``; return B."""
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    B = params[0].shape[0] if len(params) == len(shapes) and params[0].dim() > 0 else None
+    if B is None or [tuple(q.shape) for q in params] != [(B, *s) for s in shapes]:
+        raise ValueError(f"{type(model).__name__}: params must be stacked tensors of shapes "
+                         f"(B, *shape) for {shapes}, got {[tuple(q.shape) for q in params]}")
+    return B
+
+
+def _grouped_conv(h, W, b, conv, **kw):
+    """B convolutions in one: ``h (N, B*c_in, ...)`` or shared ``(N, c_in, ...)``, ``W (B, c_out, c_in, k...)``.
+
+    Shared input: one ordinary convolution with the B filter banks concatenated,
+    ``(B*c_out, c_in, k...)``. Per-b input (channels grouped b-major): a grouped convolution,
+    ``groups=B``, group ``b`` meeting only filter bank ``b``. Output ``(N, B*c_out, ...)``.
+    """
+    B, c_out, c_in = W.shape[:3]
+    groups = 1 if h.shape[1] == c_in else B
+    return conv(h, W.reshape(B * c_out, c_in, *W.shape[3:]), b.reshape(B * c_out), groups=groups, **kw)
+
+
+def _grouped_head(h, B, W, b):
+    """Linear read-out of ``h (N, B*c, ...)`` (channels b-major) with ``W (B, o, c*...)`` -> ``(B, N, o)``."""
+    feats = h.reshape(h.shape[0], B, -1).transpose(0, 1)  # (B, N, c*...), each row flatten(1) of its net
+    return torch.baddbmm(b[:, None, :], feats, W.transpose(1, 2))
 
 
 class BatchedForward:
@@ -369,10 +398,19 @@ class LinearResNet(nn.Module):
         return x
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(BatchedForward, nn.Module):
     """Two conv-ReLU-maxpool blocks and a linear read-out, for 1xHxW images (28 or 8).
 
     Input ``(N, 1, H, W)`` or flat ``(N, H*W)`` (reshaped); output logits ``(N, n_classes)``.
+    ``forward_batched(theta (B, d), x) -> (B, N, n_classes)`` runs B weight sets at once: the
+    first convolution with the B filter banks concatenated, the second as one grouped
+    convolution (``groups=B``), the read-out as one ``baddbmm``.
+
+    >>> net = SmallCNN(image_size=8, channels=(2, 3))
+    >>> theta = torch.nn.utils.parameters_to_vector(net.parameters())[None]
+    >>> x = torch.randn(5, 64)
+    >>> torch.allclose(net.forward_batched(theta, x)[0], net(x), atol=1e-6)
+    True
     """
 
     def __init__(self, image_size=28, n_classes=10, channels=(16, 32)):
@@ -385,21 +423,43 @@ class SmallCNN(nn.Module):
         self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
         self.head = nn.Linear(c2 * (image_size // 4) ** 2, n_classes)
 
-    def forward(self, x):
+    def _images(self, x):
         s = self.image_size
-        if x.dim() == 2 and x.shape[1] == s * s:
+        if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[1] == s * s:
             x = x.reshape(-1, 1, s, s)
-        if x.dim() != 4 or tuple(x.shape[1:]) != (1, s, s):
-            raise ValueError(f"SmallCNN: x must be (N, 1, {s}, {s}) or (N, {s * s}), got {tuple(x.shape)}")
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (1, s, s):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"SmallCNN: x must be (N, 1, {s}, {s}) or (N, {s * s}), got {shape}")
+        return x
+
+    def forward(self, x):
+        x = self._images(x)
         x = F.max_pool2d(torch.relu(self.conv1(x)), 2)
         x = F.max_pool2d(torch.relu(self.conv2(x)), 2)
         return self.head(x.flatten(1))
 
+    def forward_stacked(self, params, x):
+        """``[conv1.w, conv1.b, conv2.w, conv2.b, head.w, head.b]`` stacked along B -> ``(B, N, n_classes)``."""
+        B = _stacked_shapes_ok(self, params)
+        x = self._images(x)
+        w1, b1, w2, b2, wh, bh = params
+        h = F.max_pool2d(torch.relu(_grouped_conv(x, w1, b1, F.conv2d, padding=1)), 2)  # (N, B*c1, s/2, s/2)
+        h = F.max_pool2d(torch.relu(_grouped_conv(h, w2, b2, F.conv2d, padding=1)), 2)  # (N, B*c2, s/4, s/4)
+        return _grouped_head(h, B, wh, bh)
 
-class CNN1D(nn.Module):
+
+class CNN1D(BatchedForward, nn.Module):
     """1-D CNN for MNIST-1D (length 40), after Greydanus (2020): three stride-2 convs.
 
     Input ``(N, length)`` or ``(N, 1, length)``; output logits ``(N, n_classes)``.
+    ``forward_batched(theta (B, d), x) -> (B, N, n_classes)``: the first convolution with the B
+    filter banks concatenated, the others grouped (``groups=B``), one ``baddbmm`` read-out.
+
+    >>> net = CNN1D(channels=3)
+    >>> theta = torch.nn.utils.parameters_to_vector(net.parameters())[None]
+    >>> x = torch.randn(4, 40)
+    >>> torch.allclose(net.forward_batched(theta, x)[0], net(x), atol=1e-6)
+    True
     """
 
     def __init__(self, length=40, n_classes=10, channels=25):
@@ -414,21 +474,49 @@ class CNN1D(nn.Module):
             raise ValueError(f"length {length} is too short for three stride-2 convolutions")
         self.head = nn.Linear(channels * n, n_classes)
 
+    def _signals(self, x):
+        x = x[:, None, :] if isinstance(x, torch.Tensor) and x.dim() == 2 else x
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or tuple(x.shape[1:]) != (1, self.length):
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"CNN1D: x must be (N, {self.length}) or (N, 1, {self.length}), got {shape}")
+        return x
+
     def forward(self, x):
-        x = x[:, None, :] if x.dim() == 2 else x
-        if x.dim() != 3 or tuple(x.shape[1:]) != (1, self.length):
-            raise ValueError(f"CNN1D: x must be (N, {self.length}) or (N, 1, {self.length}), "
-                             f"got {tuple(x.shape)}")
+        x = self._signals(x)
         for conv in self.convs:
             x = torch.relu(conv(x))
         return self.head(x.flatten(1))
 
+    def forward_stacked(self, params, x):
+        """``[convs.k.w, convs.k.b for k = 0, 1, 2; head.w, head.b]`` stacked along B -> ``(B, N, n_classes)``."""
+        B = _stacked_shapes_ok(self, params)
+        h = self._signals(x)
+        for k in range(len(self.convs)):  # (N, B*channels, n_k)
+            h = torch.relu(_grouped_conv(h, params[2 * k], params[2 * k + 1], F.conv1d, stride=2, padding=1))
+        return _grouped_head(h, B, params[-2], params[-1])
 
-class CharLSTM(nn.Module):
+
+class CharLSTM(BatchedForward, nn.Module):
     """Character-level LSTM language model: embedding -> LSTM -> linear read-out.
 
     ``forward(idx: LongTensor (N, T)) -> logits (N, T, vocab_size)``, trained with
     cross-entropy on the next character (``lecture_lib.data.text``).
+
+    ``forward_batched(theta (B, d), idx (N, T)) -> (B, N, T, vocab_size)`` runs B weight sets
+    at once with the recurrence of ``torch.nn.LSTM`` (its gate order i, f, g, o; Hochreiter &
+    Schmidhuber 1997, with the forget gate of Gers et al. 2000), each layer ``l``
+
+        z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh = (z^i, z^f, z^g, z^o),
+        c_t = sigma(z^f) * c_{t-1} + sigma(z^i) * tanh(z^g),   h_t = sigma(z^o) * tanh(c_t),
+
+    from ``h_0 = c_0 = 0``, the input projection of all T steps as one ``baddbmm`` and each
+    step's ``W_hh h_{t-1}`` as another (``torch.vmap`` has no batching rule for ``aten::lstm``).
+
+    >>> net = CharLSTM(5, hidden=3, embed=2)
+    >>> theta = torch.nn.utils.parameters_to_vector(net.parameters())[None]
+    >>> idx = torch.randint(0, 5, (2, 4))
+    >>> torch.allclose(net.forward_batched(theta, idx)[0], net(idx), atol=1e-6)
+    True
     """
 
     def __init__(self, vocab_size, hidden=128, embed=32, n_layers=1):
@@ -439,9 +527,44 @@ class CharLSTM(nn.Module):
         self.lstm = nn.LSTM(embed, hidden, num_layers=n_layers, batch_first=True)
         self.head = nn.Linear(hidden, vocab_size)
 
+    def _check_idx(self, idx):
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.int64, torch.int32):
+            got = f"{idx.dtype} {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"CharLSTM: idx must be an integer tensor (N, T), got {got}")
+
     def forward(self, idx):
-        if idx.dim() != 2 or idx.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"CharLSTM: idx must be an integer tensor (N, T), "
-                             f"got {idx.dtype} {tuple(idx.shape)}")
+        self._check_idx(idx)
         h, _ = self.lstm(self.embed(idx))  # (N, T, hidden)
         return self.head(h)
+
+    def forward_stacked(self, params, idx):
+        """``[embed.w, (w_ih, w_hh, b_ih, b_hh) per layer, head.w, head.b]`` stacked -> ``(B, N, T, vocab)``."""
+        B = _stacked_shapes_ok(self, params)
+        self._check_idx(idx)
+        N, T = idx.shape
+        h_seq = params[0][:, idx.reshape(-1)]  # (B, N*T, embed): row n*T + t is character (n, t)
+        for layer in range(self.lstm.num_layers):
+            w_ih, w_hh, b_ih, b_hh = params[1 + 4 * layer: 5 + 4 * layer]
+            h_seq = _lstm_layer(h_seq.reshape(B, N, T, -1), w_ih, w_hh, b_ih + b_hh)  # (B, N, T, hidden)
+        wh, bh = params[-2], params[-1]
+        logits = torch.baddbmm(bh[:, None, :], h_seq.reshape(B, N * T, -1), wh.transpose(1, 2))
+        return logits.view(B, N, T, -1)
+
+
+def _lstm_layer(x, w_ih, w_hh, bias):
+    """One LSTM layer for B weight sets: ``x (B, N, T, i)``, ``w_ih (B, 4H, i)``, ``w_hh (B, 4H, H)``,
+    ``bias (B, 4H)`` -> hidden states ``(B, N, T, H)`` (gate order i, f, g, o, as ``nn.LSTM``)."""
+    B, N, T, _ = x.shape
+    H = w_hh.shape[-1]
+    pre = torch.baddbmm(bias[:, None, :], x.reshape(B, N * T, -1), w_ih.transpose(1, 2)).view(B, N, T, 4 * H)
+    h = x.new_zeros(B, N, H)
+    c = x.new_zeros(B, N, H)
+    w_hh_t = w_hh.transpose(1, 2)  # (B, H, 4H)
+    outs = []
+    for t in range(T):
+        z = torch.baddbmm(pre[:, :, t], h, w_hh_t)  # (B, N, 4H)
+        i, f, g, o = z.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outs.append(h)
+    return torch.stack(outs, dim=2)

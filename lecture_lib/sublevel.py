@@ -28,7 +28,10 @@ import scipy.ndimage
 import skfmm
 import torch
 
+from . import arguments as arg
+
 _CHUNK = 65_536
+MAX_POINTS = 2 ** 24  # 4096 x 4096: the float64 grid points alone take 256 MiB
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity structure for scipy.ndimage.label
 
 
@@ -103,32 +106,61 @@ def _point(point, name: str) -> tuple[float, float]:
 
 
 def _level(level) -> float:
-    u = float(level)
-    if not np.isfinite(u):
-        raise ValueError(f"level must be finite, got {level}")
-    return u
+    return arg.real("level", level)
 
 
-def grid(energy, extent, resolution, *, device="cpu", dtype=torch.float64) -> Grid:
+def _resolution(resolution) -> tuple[int, int]:
+    """``(nx, ny)`` from an int (numpy or 0-d tensor too) or a pair of them, each >= 2."""
+    if isinstance(resolution, (torch.Tensor, np.ndarray)) and resolution.ndim == 0:
+        resolution = resolution.item()
+    if isinstance(resolution, (torch.Tensor, np.ndarray)):
+        resolution = resolution.tolist()
+    if isinstance(resolution, (list, tuple)):
+        if len(resolution) != 2:
+            raise ValueError(f"resolution must be an int >= 2 or a pair (nx, ny) of them, "
+                             f"got {len(resolution)} values {tuple(resolution)}")
+        return (arg.integer("resolution[0] (nx)", resolution[0], low=2),
+                arg.integer("resolution[1] (ny)", resolution[1], low=2))
+    n = arg.integer("resolution", resolution, low=2)
+    return n, n
+
+
+def _extent(extent) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in extent)
+    except (TypeError, ValueError):
+        raise ValueError(f"extent must be four numbers (xmin, xmax, ymin, ymax), got {extent!r}") from None
+    if len(values) != 4:
+        raise ValueError(f"extent must be four numbers (xmin, xmax, ymin, ymax), got {extent!r}")
+    xmin, xmax, ymin, ymax = values
+    if not (np.all(np.isfinite(values)) and xmin < xmax and ymin < ymax):
+        raise ValueError(f"extent must be finite with xmin < xmax and ymin < ymax, got {extent}")
+    return values
+
+
+def grid(energy, extent, resolution, *, device="cpu", dtype=torch.float64,
+         max_points: int = MAX_POINTS) -> Grid:
     """Evaluate ``energy`` (``Tensor[B, 2] -> Tensor[B]``) on a regular grid over ``extent``.
 
     ``extent = (xmin, xmax, ymin, ymax)``; ``resolution`` is the number of points per axis
-    (an int, or a pair ``(nx, ny)``). Points go to the energy in chunks of 65,536 on
-    ``device`` with ``dtype``, under ``torch.no_grad()``. Non-finite values raise.
+    (an int, or a pair ``(nx, ny)``; numpy and 0-d tensor integers too). Points go to the
+    energy in chunks of 65,536 on ``device`` with ``dtype``, under ``torch.no_grad()``.
+    Grids of more than ``max_points`` points are refused before anything is allocated.
+    Non-finite or complex values raise: an energy is real.
     """
-    if len(extent) != 4:
-        raise ValueError(f"extent must be (xmin, xmax, ymin, ymax), got {extent}")
-    xmin, xmax, ymin, ymax = (float(v) for v in extent)
-    if not (xmin < xmax and ymin < ymax) or not np.all(np.isfinite([xmin, xmax, ymin, ymax])):
-        raise ValueError(f"extent must be finite with xmin < xmax and ymin < ymax, got {extent}")
-    nx, ny = (resolution, resolution) if np.isscalar(resolution) else tuple(resolution)
-    if int(nx) != nx or int(ny) != ny or nx < 2 or ny < 2:
-        raise ValueError(f"resolution must be an int >= 2 or a pair of them, got {resolution}")
-    x, y = np.linspace(xmin, xmax, int(nx)), np.linspace(ymin, ymax, int(ny))
+    xmin, xmax, ymin, ymax = _extent(extent)
+    nx, ny = _resolution(resolution)
+    if nx * ny > arg.positive_int("max_points", max_points):
+        raise ValueError(f"resolution {resolution} asks for {nx} x {ny} = {nx * ny:,} grid points, "
+                         f"more than max_points={max_points:,}; lower it or raise max_points")
+    x, y = np.linspace(xmin, xmax, nx), np.linspace(ymin, ymax, ny)
     X, Y = np.meshgrid(x, y)  # (ny, nx) each
     pts = torch.as_tensor(np.stack([X.ravel(), Y.ravel()], axis=1), dtype=dtype, device=device)
     with torch.no_grad():
         vals = torch.cat([energy(pts[k:k + _CHUNK]) for k in range(0, len(pts), _CHUNK)])
+    if vals.is_complex():
+        raise ValueError("energy returned complex values; an energy is real "
+                         "(take .real or .abs() explicitly if that is what you mean)")
     if vals.shape != (len(pts),):
         raise ValueError(f"energy must map (B, 2) to (B,); for {len(pts)} points it returned "
                          f"shape {tuple(vals.shape)}")
@@ -189,7 +221,9 @@ class MergeTree:
 
     def n_components(self, level):
         """``N_u`` = births at or below ``u`` minus merges at or below ``u`` (scalar or array)."""
-        u = np.asarray(level, dtype=float)
+        u = np.asarray(level.detach().cpu() if isinstance(level, torch.Tensor) else level, dtype=float)
+        if not np.all(np.isfinite(u)):
+            raise ValueError(f"level must be finite, got {level!r}")
         b = np.searchsorted(np.sort([x.level for x in self.births]), u, side="right")
         m = np.searchsorted(np.sort([x.level for x in self.merges]), u, side="right")
         n = b - m
@@ -324,7 +358,9 @@ def grid_geodesic(grid: Grid, level: float, a, b) -> float:
     Fast marching (``skfmm.distance``, second order, spacing ``(dy, dx)`` so lengths are in the
     surface's coordinates) solves the eikonal equation ``|grad T| = 1`` on the component of
     ``a``, with the complement masked as an obstacle. The front starts on a circle of radius
-    ``r0`` (1.5 cells) around ``a`` and ``T(b) = r0 + dist`` is interpolated bilinearly. Plain
+    ``r0`` (1.5 cells) around ``a`` and ``T(b) = r0 + dist`` is interpolated bilinearly; for
+    ``b`` within ``r0`` of ``a`` (below the grid's resolution) it is ``||b - a||``, so
+    ``grid_geodesic(g, u, a, a) == 0``. Plain
     8-neighbour Dijkstra would overestimate straight paths by up to 8 percent. Where the
     component is joined only diagonally between two nodes, one node is added to let the
     front through (the same tolerance as 8-connectivity in :func:`components`).
@@ -343,6 +379,8 @@ def grid_geodesic(grid: Grid, level: float, a, b) -> float:
         return float("inf")
     X, Y = np.meshgrid(grid.x, grid.y)
     r0 = 1.5 * max(grid.dx, grid.dy)
+    if np.hypot(b_xy[0] - a_xy[0], b_xy[1] - a_xy[1]) <= r0:  # inside the starting disc
+        return float(np.hypot(b_xy[0] - a_xy[0], b_xy[1] - a_xy[1]))
     domain = _bridge_diagonals(labels == la)
     phi = np.hypot(X - a_xy[0], Y - a_xy[1]) - r0
     if not (phi[domain] > 0).any():  # the whole component lies within r0 of a

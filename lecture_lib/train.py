@@ -22,6 +22,7 @@ True
 """
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,8 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm.auto import trange
+
+from . import arguments as arg
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
@@ -41,8 +44,8 @@ def make_optimizer(name, params, lr):
     ten times faster than the per-operation update, and ``fit`` uses it too, so a member
     and its one-by-one twin follow the same arithmetic.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; options: {sorted(OPTIMIZERS)}")
+    name = arg.choice("optimizer", name, sorted(OPTIMIZERS))
+    lr = arg.positive_float("lr", lr)
     params = list(params)
     fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     return OPTIMIZERS[name](params, lr=lr, fused=fused or None)
@@ -89,27 +92,31 @@ class EnsembleResult:
         return member
 
 
-def _check_training(x, y, steps, lr, batch_size):
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y):
+def _check_training(x, y, steps, lr, batch_size, seed=None):
+    """``(steps, lr, batch_size, seed)`` converted (numpy and 0-d tensor scalars accepted)."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.dim() == 0 \
+            or y.dim() == 0 or len(x) != len(y):
         raise ValueError(f"x and y must be tensors with the same first dimension, got "
                          f"{tuple(getattr(x, 'shape', ()))} and {tuple(getattr(y, 'shape', ()))}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    return (arg.positive_int("steps", steps), arg.positive_float("lr", lr),
+            None if batch_size is None else arg.positive_int("batch_size", batch_size),
+            arg.seed("seed", seed))
 
 
 def minibatches(n, batch_size, steps, seed):
     """Index tensors ``(batch_size,)``, one per step: fresh ``randperm(n)`` each epoch from
     ``torch.Generator().manual_seed(seed)``, cut into full batches (the remainder is
-    dropped). ``batch_size=None`` or ``>= n``: ``None`` (the full batch) every step."""
+    dropped). ``batch_size=None`` or ``>= n``: ``None`` (the full batch) every step.
+    ``seed=None``: a fresh, unrepeatable order."""
     if batch_size is None or batch_size >= n:
         for _ in range(steps):
             yield None
         return
-    g, t = torch.Generator().manual_seed(seed), 0
+    g, t = torch.Generator(), 0
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(seed)
     while True:
         perm = torch.randperm(n, generator=g)
         for start in range(0, n - batch_size + 1, batch_size):
@@ -127,10 +134,11 @@ def fit(model, loss_fn, x, y, *, steps, lr, optimizer="adam", batch_size=None, s
     """Minimise ``loss_fn(model(x_batch), y_batch)`` for ``steps`` steps on a deep copy of
     ``model`` (moved to ``x.device``); the caller's model is never modified.
 
-    ``seed`` fixes the minibatch order (see :func:`minibatches`). Returns a
-    :class:`TrainResult` with the trained copy.
+    ``seed`` fixes the minibatch order (see :func:`minibatches`; ``None``: unrepeatable).
+    ``steps``, ``lr`` (finite, ``> 0``), ``batch_size`` are checked (numpy integers are
+    fine). Returns a :class:`TrainResult` with the trained copy.
     """
-    _check_training(x, y, steps, lr, batch_size)
+    steps, lr, batch_size, seed = _check_training(x, y, steps, lr, batch_size, seed)
     model = copy.deepcopy(model).to(x.device)
     opt = make_optimizer(optimizer, model.parameters(), lr)
     history = torch.empty(steps, dtype=torch.float64, device=x.device)  # no host sync per step
@@ -147,8 +155,11 @@ def fit(model, loss_fn, x, y, *, steps, lr, optimizer="adam", batch_size=None, s
         final = float(loss_fn(model(x), y) + _penalty(model))
     theta = parameters_to_vector(model.parameters()).detach().clone()
     history = history.cpu()
-    return TrainResult(model, theta, final, steps, history,
-                       f"{optimizer} for {steps} steps: loss {history[0]:.3g} -> {final:.3g}")
+    message = f"{optimizer} for {steps} steps: loss {history[0]:.3g} -> {final:.3g}"
+    if not math.isfinite(final):  # never silently: say where it went wrong and what to try
+        bad = int((~torch.isfinite(history)).nonzero()[0]) if not torch.isfinite(history).all() else steps
+        message += f"; DIVERGED (non-finite loss from step {bad}): lower lr={lr:g}"
+    return TrainResult(model, theta, final, steps, history, message)
 
 
 def _build_members(make_model, seeds, device):
@@ -191,8 +202,7 @@ def _stacked(members, loss_fn, method):
     """
     model, M = members[0], len(members)
     has_batched = hasattr(model, "forward_batched") and not list(model.buffers())
-    if method not in ENSEMBLE_METHODS:
-        raise ValueError(f"unknown method {method!r}; options: {list(ENSEMBLE_METHODS)}")
+    method = arg.choice("method", method, ENSEMBLE_METHODS)
     if method == "forward_batched" and not has_batched:
         raise ValueError(f"{type(model).__name__} has no buffer-free forward_batched; use 'functional_call'")
     params, buffers = stack_module_state(members)  # name -> (M, *shape), leaves
@@ -233,9 +243,11 @@ def fit_ensemble(make_model, n_models, loss_fn, x, y, *, steps, lr, seeds=None, 
     tensor), ``"functional_call"`` (``stack_module_state`` + ``vmap``, any module), or
     ``"auto"``: the first when the model has ``forward_batched`` and no buffers.
     """
-    _check_training(x, y, steps, lr, batch_size)
-    seeds = tuple(range(n_models)) if seeds is None else tuple(int(s) for s in seeds)
-    if len(seeds) != n_models or n_models < 1:
+    steps, lr, batch_size, _ = _check_training(x, y, steps, lr, batch_size)
+    n_models = arg.positive_int("n_models", n_models)
+    seeds = (tuple(range(n_models)) if seeds is None else
+             tuple(arg.integer(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)))
+    if len(seeds) != n_models:
         raise ValueError(f"need n_models >= 1 and len(seeds) == n_models, got {n_models} and {len(seeds)}")
     members = _build_members(make_model, seeds, x.device)
     method, leaves, losses, thetas, buffers = _stacked(members, loss_fn, method)
@@ -258,9 +270,12 @@ def fit_ensemble(make_model, n_models, loss_fn, x, y, *, steps, lr, seeds=None, 
     with torch.no_grad():
         final = losses(x, y, True).detach()
     buffers = {k: v.detach().clone() for k, v in buffers.items()}
-    return EnsembleResult(thetas().detach(), final, history.cpu(), seeds, steps,
-                          f"{n_models} models ({method}), {optimizer} for {steps} steps: median loss "
-                          f"{final.median():.3g} (min {final.min():.3g}, max {final.max():.3g})",
+    message = (f"{n_models} models ({method}), {optimizer} for {steps} steps: median loss "
+               f"{final.median():.3g} (min {final.min():.3g}, max {final.max():.3g})")
+    n_bad = int((~torch.isfinite(final)).sum())
+    if n_bad:
+        message += f"; {n_bad} DIVERGED (non-finite loss): lower lr={lr:g}"
+    return EnsembleResult(thetas().detach(), final, history.cpu(), seeds, steps, message,
                           copy.deepcopy(members[0]), buffers)
 
 
@@ -283,8 +298,9 @@ def level_target(level, fraction=0.95, scale=1.0):
     """``level - (1 - fraction) * max(|level|, scale)``: strictly below ``level`` for every
     sign of ``level`` (for ``level > scale`` it is ``fraction * level``, as in Freeman &
     Bruna's dynamic string sampling, where beads train to 0.95-0.98 of the level)."""
-    if not 0.0 < fraction < 1.0 or not scale > 0:
-        raise ValueError(f"need 0 < fraction < 1 and scale > 0, got fraction={fraction}, scale={scale}")
+    level = arg.real("level", level)
+    fraction = arg.real("fraction", fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    scale = arg.positive_float("scale", scale)
     return level - (1.0 - fraction) * max(abs(level), scale)
 
 
@@ -299,9 +315,9 @@ def train_to_level(energy, theta0, level, *, fraction=0.95, scale=1.0, max_steps
     if not isinstance(theta0, torch.Tensor) or theta0.dim() not in (1, 2) or (
             theta0.dim() == 2 and theta0.shape[0] != 1):
         raise ValueError(f"theta0 must have shape (d,) or (1, d), got {tuple(getattr(theta0, 'shape', ()))}")
-    if not isinstance(max_steps, int) or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
-    target = level_target(float(level), fraction, scale)
+    max_steps = arg.nonnegative_int("max_steps", max_steps)
+    level = arg.real("level", level)  # NaN would never be reached: refuse it now
+    target = level_target(level, fraction, scale)
     theta = theta0.detach().reshape(1, -1).clone().requires_grad_(True)  # (1, d)
     opt = make_optimizer(optimizer, [theta], lr)
     history, step = [], 0

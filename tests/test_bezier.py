@@ -18,7 +18,7 @@ def test_trained_curve_avoids_the_barrier_the_straight_line_crosses(kind):
     r = bezier(MB.energy, A, B, kind=kind, seed=0, progress=False)
     assert line > 10
     assert r.max_energy < line - 12, (line, r.max_energy)
-    assert r.profile.certified
+    assert r.profile.converged and r.certified is False  # estimated, not a bound
     first, last = r.info["loss_history"][:30].mean(), r.info["loss_history"][-30:].mean()
     assert last < first - 20  # the mean energy along the curve went down a lot
 

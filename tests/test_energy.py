@@ -205,6 +205,56 @@ def test_bad_input_raises_clear_errors():
     assert set(METHODS) == {"auto", "forward_batched", "functional_call"}
 
 
+@pytest.mark.parametrize("kind", ["mlp_ce", "sequential_mse"])
+def test_energy_owns_copies_of_inputs_and_targets(kind):
+    model, loss_fn, x, y = _problem(kind)
+    E = model_energy(model, loss_fn, x, y)
+    theta = _theta(model, 3)
+    before = E(theta).clone()
+    x.mul_(10.0)  # the caller scales X in place afterwards
+    if y.is_floating_point():
+        y.add_(1.0)
+    assert torch.equal(E(theta), before)
+    assert E.inputs.data_ptr() != x.data_ptr() and E.targets.data_ptr() != y.data_ptr()
+
+
+@pytest.mark.parametrize("make, loss_fn", [
+    (lambda: models.MLP([5, 7, 3]).double(), F.cross_entropy),  # forward_batched, fast CE
+    (lambda: models.MLP([5, 7, 3]).double(), nn.CrossEntropyLoss()),
+    (lambda: nn.Sequential(nn.Linear(5, 3)).double(), F.cross_entropy),  # functional_call
+    (lambda: nn.Sequential(nn.Linear(5, 3)).double(), lambda o, t: F.cross_entropy(o, t)),
+])
+def test_a_label_out_of_range_is_reported_as_such_not_as_a_vmap_problem(make, loss_fn):
+    x = torch.randn(6, 5, dtype=f64)
+    y = torch.tensor([0, 1, 2, 7, 0, 1])  # label 7 for 3 classes
+    with pytest.raises(ValueError) as error:
+        model_energy(make(), loss_fn, x, y)
+    text = str(error.value)
+    assert "7" in text and ("3 outputs" in text or "out of bounds" in text), text
+    assert not text.startswith("evaluating") and "vmap" not in text
+
+
+def test_a_loss_that_is_not_vmap_able_is_still_blamed_on_vmap():
+    model, _, x, y = _problem("sequential_mse")
+    with pytest.raises(ValueError, match="vmap-able.*no .item"):
+        model_energy(model, lambda o, t: F.mse_loss(o, t) * float(o.sum().item() > 0), x, y)
+
+
+def test_a_complex_loss_is_refused():
+    model, _, x, y = _problem("sequential_mse")
+    with pytest.raises(ValueError, match="real scalar per point, got the complex"):
+        model_energy(model, lambda o, t: F.mse_loss(o, t) * (1 + 1j), x, y)
+
+
+def test_method_and_chunk_size_errors_name_the_value_and_the_choices():
+    model, loss_fn, x, y = _problem("mlp_ce")
+    with pytest.raises(ValueError, match="unknown method 'vmap'; choose one of 'auto'"):
+        model_energy(model, loss_fn, x, y, method="vmap")
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1, got 2.5"):
+        model_energy(model, loss_fn, x, y, chunk_size=2.5)
+    assert model_energy(model, loss_fn, x, y, chunk_size=torch.tensor(4)).chunk_size == 4
+
+
 def test_model_energy_is_an_energy_for_the_paths_core():
     model, loss_fn, x, y = _problem("mlp_ce")
     E = CountedEnergy(model_energy(model, loss_fn, x, y))

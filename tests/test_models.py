@@ -158,3 +158,80 @@ def test_forward_batched_on_cuda_matches_cpu():
     x = torch.randn(10, 3, dtype=torch.float64)
     on_gpu = model.cuda().forward_batched(theta.cuda(), x.cuda())
     torch.testing.assert_close(on_gpu.cpu(), model.cpu().forward_batched(theta, x), rtol=1e-10, atol=1e-12)
+
+
+def _conv_and_lstm_models():
+    torch.manual_seed(0)
+    return [
+        models.SmallCNN(image_size=8, channels=(3, 4)),
+        models.CNN1D(channels=4),
+        models.CharLSTM(7, hidden=5, embed=3),
+        models.CharLSTM(7, hidden=4, embed=3, n_layers=2),
+    ]
+
+
+def _inputs(model, n, generator):
+    if isinstance(model, models.CharLSTM):
+        return torch.randint(0, model.vocab_size, (n, 6), generator=generator)
+    if isinstance(model, models.SmallCNN):
+        return torch.randn(n, 1, 8, 8, generator=generator)
+    return torch.randn(n, 40, generator=generator)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)], ids=["float32", "float64"])
+@pytest.mark.parametrize("model", _conv_and_lstm_models(), ids=lambda m: f"{type(m).__name__}")
+def test_conv_and_lstm_forward_batched_match_a_loop_over_parameter_sets_with_gradients(model, dtype, tol):
+    """forward_batched (grouped convolutions, hand-written LSTM) equals the module's own forward
+    (cuDNN-free nn.Conv / nn.LSTM) run once per parameter set, in values and in gradients."""
+    g = torch.Generator().manual_seed(1)
+    model = model.to(dtype)
+    x = _inputs(model, 5, g)
+    x = x if not x.is_floating_point() else x.to(dtype)
+    d = sum(p.numel() for p in model.parameters())
+    theta = (0.5 * torch.randn(4, d, generator=g, dtype=torch.float64)).to(dtype).requires_grad_(True)
+    out = model.forward_batched(theta, x)
+    weights = torch.randn(out.shape, generator=g, dtype=torch.float64).to(dtype)
+    (grad,) = torch.autograd.grad((out * weights).sum(), theta)
+    for b in range(4):
+        row = theta[b].detach().clone().requires_grad_(True)
+        ref = functional_call(model, _unflatten(row, model), (x,))
+        assert out.shape[1:] == ref.shape
+        assert (out[b] - ref).abs().max() <= tol
+        (g_ref,) = torch.autograd.grad((ref * weights[b]).sum(), row)
+        assert (grad[b] - g_ref).abs().max() <= tol * max(1.0, float(g_ref.abs().max()))
+
+
+@pytest.mark.parametrize("model", _conv_and_lstm_models(), ids=lambda m: type(m).__name__)
+def test_model_energy_auto_uses_forward_batched_for_convs_and_lstm_and_agrees(model):
+    from lecture_lib.energy import flatten, model_energy
+
+    g = torch.Generator().manual_seed(2)
+    model = model.double()
+    x = _inputs(model, 6, g)
+    x = x if not x.is_floating_point() else x.double()
+    if isinstance(model, models.CharLSTM):
+        y = torch.randint(0, model.vocab_size, x.shape, generator=g)
+        loss = lambda z, t: torch.nn.functional.cross_entropy(z.reshape(-1, z.shape[-1]), t.reshape(-1))  # noqa: E731
+    else:
+        y, loss = torch.randint(0, 10, (6,), generator=g), torch.nn.functional.cross_entropy
+    fast = model_energy(model, loss, x, y)
+    assert fast.method == "forward_batched"
+    theta = flatten(model) + 0.1 * torch.randn(3, fast.dim, generator=g, dtype=torch.float64)
+    loop = torch.stack([loss(functional_call(model, _unflatten(row, model), (x,)), y) for row in theta])
+    torch.testing.assert_close(fast(theta), loop, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fast(flatten(model)[None]), loss(model(x), y)[None], rtol=1e-10, atol=1e-12)
+
+
+def test_conv_and_lstm_forward_batched_reject_bad_inputs_by_name():
+    cnn, cnn1d, lstm = models.SmallCNN(image_size=8, channels=(2, 3)), models.CNN1D(channels=2), models.CharLSTM(5, hidden=3, embed=2)
+    theta = lambda m: torch.zeros(2, sum(p.numel() for p in m.parameters()))  # noqa: E731
+    with pytest.raises(ValueError, match=r"SmallCNN: x must be \(N, 1, 8, 8\) or \(N, 64\)"):
+        cnn.forward_batched(theta(cnn), torch.zeros(3, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"CNN1D: x must be \(N, 40\)"):
+        cnn1d.forward_batched(theta(cnn1d), torch.zeros(3, 39))
+    with pytest.raises(ValueError, match=r"CharLSTM: idx must be an integer tensor \(N, T\)"):
+        lstm.forward_batched(theta(lstm), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"CharLSTM: theta must have shape \(B, "):
+        lstm.forward_batched(torch.zeros(2, 3), torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="params must be stacked tensors"):
+        cnn.forward_stacked(cnn.split_theta(theta(cnn))[:-1], torch.zeros(3, 64))

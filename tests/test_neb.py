@@ -52,7 +52,7 @@ def test_improved_tangent_band_without_climbing_has_max_energy_near_the_saddle()
     assert r.info["converged"] and r.info["climbing"] is None and r.info["saddle"] is None
     # any path from A to B rises at least to the saddle; the relaxed band only slightly above
     assert SADDLE_E - 1e-6 <= r.max_energy < SADDLE_E + 0.1
-    assert r.profile.certified
+    assert r.profile.converged and r.certified is False  # estimated, not a bound
 
 
 def test_band_on_the_bowl_relaxes_to_the_straight_segment():
@@ -92,9 +92,10 @@ def test_autoneb_inserts_nothing_on_a_smooth_band():
 def test_evaluation_count_is_one_batched_band_per_iteration(mb_band):
     r, n = mb_band, 15
     it = r.info["iterations"]
-    # ends (2) + initial band for the default scales (n) + one band per iteration, the last
-    # one included (n (it + 1)) + the certified profile
-    assert r.n_evaluations == 2 + n + n * (it + 1) + r.profile.n_evaluations
+    # ends (2) + initial band for the energy unit (n) and for the default scales (n) + the ends'
+    # gradients for the force tolerance (2) + one band per iteration, the last one included
+    # (n (it + 1)) + the profile
+    assert r.n_evaluations == 2 + n + n + 2 + n * (it + 1) + r.profile.n_evaluations
 
 
 def test_each_iteration_is_one_batched_call_of_all_images():
@@ -106,8 +107,10 @@ def test_each_iteration_is_one_batched_call_of_all_images():
 
     r = neb(energy, A, B, n_images=9, climbing=False, max_iter=40, progress=False)
     it = r.info["iterations"]
-    band_calls = calls[:2 + it + 1]  # ends, the initial band (for the scales), one per iteration
-    assert band_calls == [2] + [9] * (it + 2)
+    # ends, the initial band (for the energy unit, then for the scales), the ends' gradients
+    # (for the force tolerance), then one call of all images per iteration
+    band_calls = calls[:4 + it + 1]
+    assert band_calls == [2, 9, 9, 2] + [9] * (it + 1)
     assert sum(calls[len(band_calls):]) == r.profile.n_evaluations
 
 

@@ -134,7 +134,7 @@ def test_path_bad_input_raises_clear_errors():
     p = Path(torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         p.at(torch.tensor([1.5]))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="n_points must be an integer >= 2, got 1"):
         p.resample(1)
     a = torch.tensor([0.0, 0.0])
     with pytest.raises(ValueError, match="identical"):
@@ -143,32 +143,86 @@ def test_path_bad_input_raises_clear_errors():
         linear(a, torch.zeros(3))
     with pytest.raises(ValueError, match="different dtypes"):
         linear(a, torch.ones(2, dtype=f64))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="n_points must be an integer >= 2, got 1"):
         linear(a, torch.ones(2), 1)
 
 
 # --- profile and barrier ------------------------------------------------------------------
 
-def test_profile_certifies_the_maximum_of_a_narrow_barrier():
+def test_profile_finds_a_narrow_barrier_but_only_estimates_its_maximum():
     a, b = torch.tensor([-1.0, 0.0], dtype=f64), torch.tensor([1.0, 0.0], dtype=f64)
     path = linear(a, b)
     E = bump(0.02, x0=0.28125)  # midway between two of the 33 starting samples
     grid = E(path.at(torch.linspace(0, 1, 33, dtype=f64)))
     assert grid.max() < 0.3  # the 33-point grid misses the top (3) by far
     p = profile(E, path)
-    assert p.certified, p.message
+    assert p.converged and not p.certified and not p.lipschitz_given, p.message
+    assert "estimate" in p.message and "certified to" not in p.message
     assert abs(p.max_energy - 3.0) <= p.tol and p.bound >= 3.0 - 1e-12
     assert abs(p.t_max - 0.640625) < 1e-3 and abs(float(p.theta_max[0]) - 0.28125) < 2e-3
-    # with the true Lipschitz constant the certificate holds for any such energy, even narrower
+
+
+def test_a_given_lipschitz_constant_certifies_the_maximum_of_a_narrow_barrier():
+    path = linear(torch.tensor([-1.0, 0.0], dtype=f64), torch.tensor([1.0, 0.0], dtype=f64))
     L = lipschitz_of_bump(0.005)
     q = profile(bump(0.005, x0=0.28125), path, lipschitz=L, atol=1e-3)
-    assert q.certified and q.lipschitz == L, q.message
-    assert 3.0 - 1e-3 <= q.max_energy <= 3.0 and q.bound >= 3.0
+    assert q.certified and q.converged and q.lipschitz_given and q.lipschitz == L, q.message
+    assert 3.0 - 1e-3 <= q.max_energy <= 3.0 and 3.0 <= q.bound <= q.max_energy + 1e-3
+    assert q.message.startswith("maximum certified to within 0.001")
+
+
+def test_a_wall_between_the_samples_is_never_certified_with_an_estimated_constant():
+    """A wall of height 10 and width 1e-3 between the initial samples: the estimate misses it
+    and says so; a given (true) Lipschitz constant finds it and certifies the maximum."""
+    path = linear(torch.tensor([-1.0, 0.0], dtype=f64), torch.tensor([1.0, 0.0], dtype=f64))
+    wall = bump(1e-3, height=10.0, x0=0.28125)  # on the x axis: E = 10 exp(-((x - x0)/w)^2)
+    p = profile(wall, path)
+    assert p.max_energy < 1.0, "the samples fall beside the wall"  # why this test exists
+    assert not p.certified and "estimate" in p.message and "certified to" not in p.message
+    r = make_result(wall, path, level=1.0)
+    assert r.connected is True and r.certified is False  # connected by the samples, not proven
+    L = lipschitz_of_bump(1e-3, height=10.0)
+    q = profile(wall, path, lipschitz=L, atol=1e-2, max_evaluations=20_000)
+    assert q.certified and abs(q.max_energy - 10.0) <= 1e-2, q.message
+    s = make_result(wall, path, level=1.0, profile_kwargs=dict(lipschitz=L, atol=1e-2,
+                                                               max_evaluations=20_000))
+    assert s.connected is False and s.certified is True
+
+
+def test_a_spent_budget_is_neither_converged_nor_certified():
+    path = linear(torch.tensor([-1.0, 0.0], dtype=f64), torch.tensor([1.0, 0.0], dtype=f64))
+    L = lipschitz_of_bump(1e-3, height=10.0)
+    p = profile(bump(1e-3, height=10.0, x0=0.28125), path, lipschitz=L, atol=1e-3, max_evaluations=200)
+    assert not p.converged and not p.certified and p.n_evaluations <= 200
+    assert "max_evaluations=200 spent" in p.message and "(a bound)" in p.message
+    assert p.bound >= 10.0  # the bound still holds: the wall is under it
+
+
+@pytest.mark.parametrize("option, value, problem", [
+    ("lipschitz", -1.0, "lipschitz must be a finite number >= 0, got -1.0"),
+    ("lipschitz", float("nan"), "lipschitz must be a finite number >= 0, got nan"),
+    ("safety", 0.0, "safety must be a finite number >= 1, got 0.0"),
+    ("batch_size", 0, "batch_size must be an integer >= 1, got 0"),
+    ("rtol", -1.0, "rtol must be a finite number >= 0, got -1.0"),
+    ("atol", float("inf"), "atol must be a finite number >= 0, got inf"),
+    ("n_points", 1, "n_points must be an integer >= 2, got 1"),
+    ("max_evaluations", 2.5, "max_evaluations must be an integer >= 1, got 2.5"),
+])
+def test_profile_options_are_validated_with_clear_errors(option, value, problem):
+    path = linear(torch.tensor([-1.0, 0.0], dtype=f64), torch.tensor([1.0, 0.0], dtype=f64))
+    with pytest.raises(ValueError, match=problem):
+        profile(BOWL, path, **{option: value})
+
+
+def test_profile_accepts_numpy_and_tensor_scalars_for_its_options():
+    path = linear(torch.tensor([-1.0, 0.0], dtype=f64), torch.tensor([1.0, 0.0], dtype=f64))
+    p = profile(BOWL, path, n_points=np.int64(9), lipschitz=torch.tensor(2.0), batch_size=np.int32(4))
+    assert p.certified and p.lipschitz == 2.0 and abs(p.max_energy - 1.0) < 1e-12
 
 
 def test_profile_of_the_bowl_along_a_chord_is_exact():
     a, b = torch.tensor([-1.0, 0.0], dtype=f64), torch.tensor([2.0, 0.0], dtype=f64)
-    p = profile(BOWL, linear(a, b))
+    p = profile(BOWL, linear(a, b), lipschitz=4.0)  # |grad| = 2 |theta| <= 4 on the chord
     assert p.max_energy == 4.0 and p.t_max == 1.0 and p.certified
     torch.testing.assert_close(p.energies, ((1 - p.t) * -1 + p.t * 2) ** 2)
     assert barrier(p, "mean") == 4.0 - 2.5
@@ -184,7 +238,7 @@ def test_barrier_definitions_on_known_energies():
     t = torch.tensor([0.0, 0.25, 1.0])
     assert barrier(torch.tensor([0.0, 1.0, 4.0]), "linear", t=t) == 0.0  # 1 - 0.25 * 4
     assert BARRIER_KINDS == ("mean", "linear")
-    with pytest.raises(ValueError, match="mean"):
+    with pytest.raises(ValueError, match="unknown barrier kind 'max'; choose one of 'mean', 'linear'"):
         barrier(e, "max")
     with pytest.raises(ValueError, match="two or more"):
         barrier(torch.tensor([1.0]))
@@ -215,9 +269,15 @@ def test_make_result_assembles_barriers_connected_and_counts():
     assert r.barrier_linear == r.profile.max_excess
     assert r.n_evaluations == 10 + r.profile.n_evaluations and r.info == {"note": "x"}
     assert r.length == path.length() and r.normalized_length == path.normalized_length()
+    assert r.certified is False and "estimate" in r.message  # no Lipschitz constant given
+    assert make_result(BOWL, path, profile_kwargs={"lipschitz": 2 * math.sqrt(2)}).certified
     low = make_result(BOWL, path, level=1.5)
     assert low.connected is False and not low.success
     assert make_result(BOWL, path).connected is None
+    with pytest.raises(ValueError, match="level must be a finite number, got nan"):
+        make_result(BOWL, path, level=float("nan"))
+    with pytest.raises(ValueError, match="level_rtol must be a finite number >= 0, got -1"):
+        make_result(BOWL, path, level=2.5, level_rtol=-1)
 
 
 def test_counted_energy_and_level_checks():
@@ -244,3 +304,46 @@ def test_save_load_round_trip_keeps_bfloat16_nodes(tmp_path):
     back = Path.load(tmp_path / "p.npz")
     assert back.nodes.dtype == torch.bfloat16
     assert torch.equal(back.nodes, nodes)
+
+
+def test_path_at_refuses_nan_and_names_the_value():
+    p = Path(torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+    for bad in (float("nan"), -0.5, math.inf):
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\], got"):
+            p.at(torch.tensor([0.5, bad]))
+
+
+def test_save_gives_the_file_the_umask_permissions_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        Path(torch.tensor([[0.0, 0.0], [1.0, 1.0]])).save(tmp_path / "p.npz")
+        assert (tmp_path / "p.npz").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        Path(torch.tensor([[0.0, 0.0], [1.0, 1.0]])).save(tmp_path / "q.npz")
+        assert (tmp_path / "q.npz").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_load_reads_a_plain_npy_array_of_nodes_or_says_why_not(tmp_path):
+    nodes = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]], dtype=np.float32)
+    np.save(tmp_path / "nodes.npy", nodes)
+    back = Path.load(tmp_path / "nodes.npy")
+    assert back.nodes.dtype == torch.float32 and np.array_equal(back.nodes.numpy(), nodes)
+    np.save(tmp_path / "ints.npy", np.arange(6).reshape(3, 2))
+    with pytest.raises(ValueError, match="int64 array; Path nodes must be floating"):
+        Path.load(tmp_path / "ints.npy")
+    (tmp_path / "text.npy").write_text("not numpy")
+    with pytest.raises(ValueError, match="not a saved Path"):
+        Path.load(tmp_path / "text.npy")
+
+
+def test_segments_below_the_dtype_resolution_are_reported_not_certified():
+    """Far from the origin in float32 a short path cannot be bisected to an atol of 1e-9:
+    the profile says so instead of claiming a certificate (or bisecting forever)."""
+    a = torch.tensor([1000.0, 0.0])
+    path = linear(a, a + torch.tensor([1e-2, 0.0]))
+    p = profile(BOWL, path, lipschitz=2 * 1000.02, atol=1e-9)
+    assert not p.converged and not p.certified and p.n_evaluations < 200
+    assert "too short to bisect" in p.message
+    assert p.bound >= p.max_energy

@@ -197,7 +197,7 @@ def test_geodesic_between_valleys_is_infinite(grids):
     ((0.0, 0.0), (0.0, 1.0), 1.0, r"E\(b\) = 2"),
     ((float("nan"), 0.0), (0.0, 0.0), 1.0, "a must be finite"),
     ((0.0, 0.0, 0.0), (0.0, 0.0), 1.0, r"a must be a pair"),
-    ((0.0, 0.0), (0.1, 0.0), float("inf"), "level must be finite"),
+    ((0.0, 0.0), (0.1, 0.0), float("inf"), "level must be a finite number, got inf"),
 ])
 def test_geodesic_bad_input_raises_clear_errors(grids, a, b, level, match):
     with pytest.raises(ValueError, match=match):
@@ -251,6 +251,71 @@ def test_grid_evaluates_with_the_requested_dtype_without_autograd():
 
     g = sublevel.grid(spy, (-1, 1, -1, 1), 11, dtype=torch.float32)
     assert seen == [(torch.float32, False)] and g.values.dtype == np.float64
+
+
+def test_geodesic_from_a_point_to_itself_is_zero(grids):
+    g = grids["bowl"]
+    for a in ((0.0, 0.0), (0.3, -0.2), (g.x[RES // 2 + 3], g.y[RES // 2 - 2])):  # on and off nodes
+        assert sublevel.grid_geodesic(g, 1.0, a, a) == 0.0
+    a, b = (0.3, -0.2), (0.3 + 0.5 * g.dx, -0.2)  # closer than the grid can resolve
+    assert sublevel.grid_geodesic(g, 1.0, a, b) == pytest.approx(0.5 * g.dx, rel=1e-12)
+
+
+def test_n_components_refuses_a_level_that_is_not_finite(trees):
+    tree = trees["tilted_double_well"]
+    for bad in (float("nan"), np.array([0.0, float("nan")]), torch.tensor(float("inf"))):
+        with pytest.raises(ValueError, match="level must be finite"):
+            tree.n_components(bad)
+    assert tree.n_components(torch.tensor(0.6)) == tree.n_components(0.6) == 2
+
+
+@pytest.mark.parametrize("resolution", [torch.tensor(5), np.int64(5), 5.0, (5, 5), np.array([5, 5]),
+                                        torch.tensor([5, 5])])
+def test_grid_accepts_integer_resolutions_in_any_form(resolution):
+    g = sublevel.grid(surfaces.bowl_energy, (-1, 1, -1, 1), resolution)
+    assert g.values.shape == (5, 5)
+
+
+@pytest.mark.parametrize("resolution, problem", [
+    ((3,), r"pair \(nx, ny\) of them, got 1 values \(3,\)"),
+    ((3, 4, 5), "got 3 values"),
+    (1, "resolution must be an integer >= 2, got 1"),
+    (2.5, "resolution must be an integer >= 2, got 2.5"),
+    ((4, 1.5), r"resolution\[1\] \(ny\) must be an integer >= 2, got 1.5"),
+    ("10", "resolution must be an integer >= 2, got str"),
+])
+def test_grid_refuses_bad_resolutions_with_clear_errors(resolution, problem):
+    with pytest.raises((ValueError, TypeError), match=problem):
+        sublevel.grid(surfaces.bowl_energy, (-1, 1, -1, 1), resolution)
+
+
+@pytest.mark.parametrize("extent", [None, (0, 1, 0), (0, "a", 0, 1), 3.0])
+def test_grid_refuses_an_extent_that_is_not_four_numbers(extent):
+    with pytest.raises(ValueError, match=r"extent must be four numbers \(xmin, xmax, ymin, ymax\)"):
+        sublevel.grid(surfaces.bowl_energy, extent, 5)
+
+
+def test_grid_refuses_a_huge_resolution_before_allocating():
+    calls = []
+
+    def spy(theta):
+        calls.append(theta.shape)
+        return surfaces.bowl_energy(theta)
+
+    with pytest.raises(ValueError, match=r"1000000 x 1000000 = 1,000,000,000,000 grid points, "
+                                         r"more than max_points=16,777,216"):
+        sublevel.grid(spy, (-1, 1, -1, 1), 1_000_000)
+    with pytest.raises(ValueError, match="more than max_points=100"):
+        sublevel.grid(spy, (-1, 1, -1, 1), 11, max_points=100)
+    assert calls == [] and sublevel.grid(spy, (-1, 1, -1, 1), 10, max_points=100).values.shape == (10, 10)
+
+
+def test_a_complex_valued_energy_is_refused():
+    def complex_energy(theta):
+        return (theta[:, 0] + 1j * theta[:, 1]) ** 2
+
+    with pytest.raises(ValueError, match="complex values; an energy is real"):
+        sublevel.grid(complex_energy, (-1, 1, -1, 1), 5)
 
 
 @pytest.mark.cuda

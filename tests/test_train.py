@@ -1,3 +1,5 @@
+import math
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -142,15 +144,15 @@ def test_train_to_level_stops_at_once_when_already_below_target():
 def test_bad_arguments_raise_clear_errors():
     ds = _planted(8)
     x, y = ds.x_train, ds.y_train
-    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'; options"):
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'; choose one of 'adam', 'sgd'"):
         train.fit(_make_mlp(), F.mse_loss, x, y, steps=1, lr=0.1, seed=0, optimizer="lbfgs")
     with pytest.raises(ValueError, match="same first dimension"):
         train.fit(_make_mlp(), F.mse_loss, x, y[:5], steps=1, lr=0.1, seed=0)
-    with pytest.raises(ValueError, match="steps must be a positive integer"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
         train.fit(_make_mlp(), F.mse_loss, x, y, steps=0, lr=0.1, seed=0)
     with pytest.raises(ValueError, match="len\\(seeds\\) == n_models"):
         train.fit_ensemble(_make_mlp, 3, F.mse_loss, x, y, steps=1, lr=0.1, seeds=[1, 2])
-    with pytest.raises(ValueError, match="unknown method 'jit'; options"):
+    with pytest.raises(ValueError, match="unknown method 'jit'; choose one of 'auto'"):
         train.fit_ensemble(_make_mlp, 2, F.mse_loss, x, y, steps=1, lr=0.1, method="jit")
     with pytest.raises(ValueError, match="no buffer-free forward_batched"):
         train.fit_ensemble(lambda: models.CNN1D(channels=2).double(), 2, F.cross_entropy, torch.zeros(4, 40),
@@ -159,6 +161,64 @@ def test_bad_arguments_raise_clear_errors():
         train.train_to_level(_bowl, torch.zeros(2, 3), 0.0)
     with pytest.raises(ValueError, match="fraction"):
         train.level_target(1.0, fraction=1.5)
+
+
+@pytest.mark.parametrize("lr", [math.inf, math.nan, 0.0, -0.1])
+def test_fit_and_fit_ensemble_refuse_a_learning_rate_that_is_not_finite_and_positive(lr):
+    ds = _planted(8)
+    with pytest.raises(ValueError, match=f"lr must be a finite number > 0, got {lr}"):
+        train.fit(_make_mlp(), F.mse_loss, ds.x_train, ds.y_train, steps=2, lr=lr, seed=0)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        train.fit_ensemble(_make_mlp, 2, F.mse_loss, ds.x_train, ds.y_train, steps=2, lr=lr)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        train.train_to_level(_bowl, torch.ones(2), 0.0, lr=lr)
+
+
+def test_a_run_that_diverges_says_so_in_its_message():
+    ds = _planted(16)
+    r = train.fit(_make_mlp(), F.mse_loss, ds.x_train, ds.y_train * 1e30, steps=5, lr=1e30,
+                  optimizer="sgd", seed=0, progress=False)
+    assert not math.isfinite(r.final_loss) and "DIVERGED (non-finite loss from step" in r.message
+    e = train.fit_ensemble(_make_mlp, 2, F.mse_loss, ds.x_train, ds.y_train * 1e30, steps=5,
+                           lr=1e30, optimizer="sgd", progress=False)
+    assert "2 DIVERGED" in e.message
+
+
+def test_numpy_and_tensor_integers_are_accepted_for_steps_batch_size_and_seed():
+    ds = _planted(16)
+    kwargs = dict(lr=0.05, progress=False)
+    model = _make_mlp()
+    a = train.fit(model, F.mse_loss, ds.x_train, ds.y_train, steps=np.int64(5),
+                  batch_size=np.int32(4), seed=np.int64(3), **kwargs)
+    b = train.fit(model, F.mse_loss, ds.x_train, ds.y_train, steps=5, batch_size=4, seed=3, **kwargs)
+    assert a.steps == 5 and type(a.steps) is int and torch.equal(a.theta, b.theta)
+    e = train.fit_ensemble(_make_mlp, np.int64(2), F.mse_loss, ds.x_train, ds.y_train,
+                           steps=torch.tensor(3), seeds=np.arange(2), **kwargs)
+    assert e.steps == 3 and e.seeds == (0, 1)
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 2.5"):
+        train.fit(_make_mlp(), F.mse_loss, ds.x_train, ds.y_train, steps=2.5, seed=0, **kwargs)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        train.fit(_make_mlp(), F.mse_loss, ds.x_train, ds.y_train, steps=2, batch_size=0, seed=0,
+                  **kwargs)
+
+
+@pytest.mark.parametrize("level", [math.nan, math.inf, -math.inf])
+def test_train_to_level_refuses_a_level_that_is_not_finite(level):
+    with pytest.raises(ValueError, match=f"level must be a finite number, got {level}"):
+        train.train_to_level(_bowl, torch.ones(2), level)
+    with pytest.raises(ValueError, match="level must be a finite number"):
+        train.level_target(level)
+
+
+def test_train_to_level_options_are_checked_with_their_values():
+    with pytest.raises(ValueError, match="max_steps must be an integer >= 0, got -1"):
+        train.train_to_level(_bowl, torch.ones(2), 0.0, max_steps=-1)
+    with pytest.raises(ValueError, match=r"fraction must be a finite number in \(0, 1\), got 1.0"):
+        train.train_to_level(_bowl, torch.ones(2), 0.0, fraction=1.0)
+    with pytest.raises(ValueError, match="scale must be a finite number > 0, got 0"):
+        train.level_target(1.0, scale=0)
+    r = train.train_to_level(_bowl, torch.ones(2), np.float64(-0.5), max_steps=np.int64(300), lr=0.05)
+    assert r.success and r.level == -0.5
 
 
 @pytest.mark.cuda

@@ -1,8 +1,12 @@
 """Paths between points of parameter space, and the algorithms that find them.
 
 Every algorithm sees only an energy ``Tensor[B, d] -> Tensor[B]`` and returns a
-:class:`PathResult` (path, certified profile, max_energy, barrier, connected, length,
-normalized_length, n_evaluations, message).
+:class:`PathResult` (path, profile, max_energy, barrier, connected, length,
+normalized_length, n_evaluations, message). ``connected`` says the path found stays under
+the level (its maximum a bound only when the profile was given ``lipschitz=``); a search
+that gives up says "no path found", never that none exists: only the exact grid tools of
+:mod:`lecture_lib.sublevel` decide that. Defaults are meant to work on the course's
+networks (tests/test_paths_on_networks.py): Adam beads, scale-free NEB tolerances.
 
 - :class:`Path`, :func:`linear`: polygonal paths.
 - :func:`profile`, :func:`barrier`: energies along a path with a certified maximum.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .. import arguments as arg
 from .polygon import Path
 from .validate import CountedEnergy
 
@@ -49,17 +50,20 @@ class Profile:
     certified: bool
     n_evaluations: int
     message: str
+    converged: bool = False
+    lipschitz_given: bool = False
 
     def __repr__(self):
         return (f"Profile(max_energy={self.max_energy:.6g} at t={self.t_max:.4f}, "
-                f"n_points={len(self.t)}, certified={self.certified}, message={self.message!r})")
+                f"n_points={len(self.t)}, converged={self.converged}, certified={self.certified}, "
+                f"message={self.message!r})")
 
 
 def _tangents(path: Path) -> Tensor:
     """Unit tangents of the segments, ``(K - 1, d)``; zero for zero-length segments."""
     diff = path.nodes[1:] - path.nodes[:-1]
     norm = torch.linalg.vector_norm(diff, dim=1, keepdim=True)
-    return diff / norm.clamp_min(torch.finfo(diff.dtype).tiny)
+    return diff / norm.clamp_min(arg.tiny(diff.dtype))
 
 
 def _evaluate(energy: CountedEnergy, path: Path, t: Tensor, batch_size: int):
@@ -76,7 +80,7 @@ def _evaluate(energy: CountedEnergy, path: Path, t: Tensor, batch_size: int):
     values, slopes = [], []
     for i in range(0, len(t), batch_size):
         x = path.at(t[i:i + batch_size])  # (b, d)
-        v, g = energy.value_and_grad(x)
+        v, g = energy.value_and_grad(x, needed_by=None)
         values.append(v)
         if g is not None:
             sl = torch.stack([(g * tau[left[i:i + batch_size]]).sum(1),
@@ -85,38 +89,72 @@ def _evaluate(energy: CountedEnergy, path: Path, t: Tensor, batch_size: int):
     return torch.cat(values), (torch.cat(slopes) if slopes else None)
 
 
+def _check_profile_options(n_points, atol, rtol, lipschitz, safety, max_evaluations, batch_size):
+    """The options of :func:`profile`, converted; a clear error for each bad one."""
+    return dict(n_points=arg.integer("n_points", n_points, low=2),
+                atol=arg.optional(arg.nonnegative_float, "atol", atol),
+                rtol=arg.nonnegative_float("rtol", rtol),
+                lipschitz=arg.optional(arg.nonnegative_float, "lipschitz", lipschitz),
+                safety=arg.real("safety", safety, low=1.0),
+                max_evaluations=arg.positive_int("max_evaluations", max_evaluations),
+                batch_size=arg.positive_int("batch_size", batch_size))
+
+
+def _message(converged, certified, tol, L, given, safety, budget, n_left, upper):
+    how = (f"lipschitz={L:.3g} (given)" if given else
+           f"lipschitz={L:.3g} (estimated: safety {safety:g} x the largest sampled slope)")
+    if certified:
+        return f"maximum certified to within {tol:.3g}: a bound for every energy with {how}"
+    if converged:
+        return (f"maximum is an estimate, not certified: no segment can hide more than {tol:.3g} "
+                f"above it under {how}, but a narrower wall can; pass lipschitz= for a bound")
+    left = (f"max_evaluations={budget} spent with {n_left} segments left to refine"
+            if n_left else "segments too short to bisect in this dtype still hide more than tol")
+    bound = "a bound" if given else "an estimate"
+    return f"maximum not certified: {left}; at most {upper:.6g} under {how} ({bound})"
+
+
 def profile(energy, path, *, n_points: int = 33, atol: float | None = None, rtol: float = 1e-3,
             lipschitz: float | None = None, safety: float = 2.0, max_evaluations: int = 4096,
             batch_size: int = 64) -> Profile:
-    """Energies along ``path`` with a maximum certified to tolerance ``tol``.
+    """Energies along ``path``, refined until no segment can hide a higher maximum.
 
     ``path`` is a :class:`Path` or nodes ``(K, d)``. Sampling starts with ``n_points``
     equally spaced fractions plus every node, then bisects each segment whose Piyavskii
     bound (module docstring) exceeds ``max_energy + tol``, and likewise for the excess
-    over the linear mix of endpoint energies, until none does or ``max_evaluations`` is
-    spent (then ``certified`` is False and ``message`` says so). ``tol = atol`` if given,
-    else ``rtol`` times the spread of the sampled energies (never a fraction of the energy
-    itself, which may be negative or zero).
+    over the linear mix of endpoint energies, until none does (``converged``) or
+    ``max_evaluations`` is spent. ``tol = atol`` if given, else ``rtol`` times the spread of
+    the sampled energies (never a fraction of the energy itself, which may be negative or
+    zero). ``lipschitz``: a Lipschitz constant of the energy (then a converged profile is
+    ``certified``); without it the constant is ``safety`` (``>= 1``) times the largest
+    sampled slope and the maximum is an estimate (``certified=False``).
 
     >>> from lecture_lib.paths import linear
-    >>> bowl = lambda th: (th ** 2).sum(1)
-    >>> p = profile(bowl, linear(torch.tensor([-1., 0.]), torch.tensor([1., 0.])))
-    >>> round(p.max_energy, 6), p.certified
-    (1.0, True)
+    >>> bowl = lambda th: (th ** 2).sum(1)  # 2-Lipschitz on the segment, |grad| = 2 |theta| <= 2
+    >>> seg = linear(torch.tensor([-1., 0.]), torch.tensor([1., 0.]))
+    >>> p = profile(bowl, seg)
+    >>> round(p.max_energy, 6), p.converged, p.certified
+    (1.0, True, False)
+    >>> profile(bowl, seg, lipschitz=2.0).certified
+    True
     """
+    o = _check_profile_options(n_points, atol, rtol, lipschitz, safety, max_evaluations, batch_size)
     path = path if isinstance(path, Path) else Path(path)
     E = CountedEnergy(energy)
     dt, dev = path.nodes.dtype, path.nodes.device
-    t = torch.unique(torch.cat([torch.linspace(0, 1, max(int(n_points), 2), dtype=dt, device=dev),
-                                path.arc()]))
-    values, slopes = _evaluate(E, path, t, batch_size)
+    t = torch.unique(torch.cat([torch.linspace(0, 1, o["n_points"], dtype=dt, device=dev), path.arc()]))
+    values, slopes = _evaluate(E, path, t, o["batch_size"])
     total = path.length()
+    given, safety = o["lipschitz"] is not None, o["safety"]
+    # Bisecting below this length resolves neither t (spacing eps * total near t = 1) nor the
+    # points themselves (spacing eps * |theta|): such segments stay unresolved (not converged).
+    shortest = 4 * torch.finfo(dt).eps * max(total, float(path.nodes.abs().max()))
     while True:
         e0, e1 = float(values[0]), float(values[-1])
         spread = float(values.max() - values.min())
-        tol = float(atol) if atol is not None else rtol * (spread if spread > 0 else max(1.0, abs(e0)))
-        if lipschitz is not None:
-            L = float(lipschitz)
+        tol = o["atol"] if o["atol"] is not None else o["rtol"] * (spread if spread > 0 else max(1.0, abs(e0)))
+        if given:
+            L = o["lipschitz"]
         elif slopes is not None:
             L = safety * float(slopes.abs().max())
         else:  # not differentiable: estimate from finite differences of the samples
@@ -125,29 +163,33 @@ def profile(energy, path, *, n_points: int = 33, atol: float | None = None, rtol
         bound = (values[1:] + values[:-1] + L * h) / 2
         lin = (1 - t) * e0 + t * e1
         excess = values - lin
-        L_ex = L + abs(e1 - e0) / max(total, torch.finfo(dt).tiny)
+        L_ex = L + abs(e1 - e0) / max(total, arg.tiny(dt))
         bound_ex = (excess[1:] + excess[:-1] + L_ex * h) / 2
-        refine = (bound > values.max() + tol) | (bound_ex > excess.max() + tol)
-        refine &= h > 1e-12 * max(total, 1.0)
+        hiding = (bound > values.max() + tol) | (bound_ex > excess.max() + tol)
+        refine = hiding & (h > shortest)
         n_new = int(refine.sum())
-        if n_new == 0 or E.n_evaluations + n_new > max_evaluations:
+        if not torch.isfinite(values).all():  # nothing to bound: report it, do not refine
+            hiding = torch.ones_like(hiding)
+            break
+        if n_new == 0 or E.n_evaluations + n_new > o["max_evaluations"]:
             break
         t_new = (t[:-1][refine] + t[1:][refine]) / 2
-        v_new, s_new = _evaluate(E, path, t_new, batch_size)
+        v_new, s_new = _evaluate(E, path, t_new, o["batch_size"])
         t, order = torch.sort(torch.cat([t, t_new]))
         values = torch.cat([values, v_new])[order]
         slopes = torch.cat([slopes, s_new])[order] if slopes is not None else None
     i = int(values.argmax())
     upper = max(float(values.max()), float(bound.max()))
-    certified = n_new == 0
-    how = f"lipschitz={L:.3g} (given)" if lipschitz is not None else f"lipschitz={L:.3g} (estimated, safety {safety})"
-    message = (f"maximum certified to within {tol:.3g} with {how}" if certified else
-               f"not certified: max_evaluations={max_evaluations} spent with {n_new} segments left "
-               f"to refine; the true maximum is at most {upper:.6g} with {how}")
+    converged = not bool(hiding.any())
+    certified = converged and given
+    message = _message(converged, certified, tol, L, given, safety, o["max_evaluations"], n_new, upper)
+    if not torch.isfinite(values).all():
+        k = int((~torch.isfinite(values)).nonzero()[0])
+        message = f"maximum not certified: the energy is not finite on the path ({float(values[k])} at t={float(t[k]):.4g})"
     return Profile(t=t, energies=values, max_energy=float(values[i]), t_max=float(t[i]),
                    theta_max=path.at(t[i:i + 1])[0], max_excess=float(excess.max()), bound=upper,
                    lipschitz=L, tol=tol, certified=certified, n_evaluations=E.n_evaluations,
-                   message=message)
+                   message=message, converged=converged, lipschitz_given=given)
 
 
 def barrier(profile_or_energies, kind: str = "mean", t: Tensor | None = None) -> float:
@@ -158,11 +200,10 @@ def barrier(profile_or_energies, kind: str = "mean", t: Tensor | None = None) ->
     - ``kind="linear"``: ``max_t [E(t) - ((1 - t) E(0) + t E(1))]``, the largest excess over
       the linear mix of the endpoint energies (Entezari et al. 2022).
 
-    Takes a :class:`Profile` (whose maxima are certified) or energies ``(T,)`` at
+    Takes a :class:`Profile` (whose maximum is a bound when ``certified``) or energies ``(T,)`` at
     fractions ``t`` (uniform in [0, 1] when ``t`` is None).
     """
-    if kind not in BARRIER_KINDS:
-        raise ValueError(f"unknown barrier kind {kind!r}; choose one of {BARRIER_KINDS}")
+    kind = arg.choice("barrier kind", kind, BARRIER_KINDS)
     if isinstance(profile_or_energies, Profile):
         p = profile_or_energies
         e0, e1 = float(p.energies[0]), float(p.energies[-1])

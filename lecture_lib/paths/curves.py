@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .. import arguments as args
 from .polygon import Path
 from .results import PathResult, make_result
 from .validate import check_endpoints, check_point, evaluate_endpoints
@@ -90,14 +91,12 @@ def bezier(energy, a: Tensor, b: Tensor, *, kind: str = "bezier", n_t: int = 16,
     >>> bool(r.info["control"].norm() < 1e-2)  # back to the midpoint: the straight line
     True
     """
-    _choice("kind", kind, KINDS)
-    _choice("optimizer", optimizer, OPTIMIZERS)
+    args.choice("kind", kind, KINDS)
+    args.choice("optimizer", optimizer, OPTIMIZERS)
     a, b = check_endpoints(a, b)
-    for name, v in (("n_t", n_t), ("steps", steps), ("n_points", n_points)):
-        if int(v) != v or v < (2 if name == "n_points" else 1):
-            raise ValueError(f"{name} must be a positive integer{' >= 2' if name == 'n_points' else ''}, got {v}")
-    if lr is not None and not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number or None, got {lr}")
+    n_t, steps = args.positive_int("n_t", n_t), args.positive_int("steps", steps)
+    n_points, seed = args.integer("n_points", n_points, low=2), args.seed("seed", seed)
+    lr = None if lr is None else args.positive_float("lr", lr)
     E, e_ends, level = evaluate_endpoints(energy, a, b, level)
     if init is None:
         theta = (a + b) / 2
@@ -107,21 +106,19 @@ def bezier(energy, a: Tensor, b: Tensor, *, kind: str = "bezier", n_t: int = 16,
             raise ValueError(f"init has shape {tuple(theta.shape)} but the endpoints have {tuple(a.shape)}")
         theta = theta.to(device=a.device, dtype=a.dtype)
     g = torch.Generator(device=a.device)
-    g.manual_seed(0 if seed is None else int(seed))
+    g.manual_seed(0 if seed is None else seed)
     L, d = float(torch.linalg.vector_norm(b - a)), a.numel()
 
     def loss_and_grad(theta):  # one batched evaluation of the n_t points of the curve
         pts, w = curve_points(kind, a, b, theta, _stratified(int(n_t), g, a.dtype, a.device))
-        values, grads = E.value_and_grad(pts)  # (n_t,), (n_t, d)
-        if grads is None:
-            raise TypeError("bezier trains the control point by gradient steps: the energy must be differentiable")
+        values, grads = E.value_and_grad(pts, needed_by="bezier (its control point trains by gradient steps)")
         return values.mean(), (w[:, None] * grads).mean(0)  # ell estimate, (d,)
 
     p = theta.clone().requires_grad_(True)
     history = torch.empty(int(steps), dtype=a.dtype, device=a.device)
     loss, grad = loss_and_grad(theta)
     if lr is None:
-        lr = 0.02 * L / math.sqrt(d) if optimizer == "adam" else 0.05 * L / max(float(grad.norm()), 1e-30)
+        lr = 0.02 * L / math.sqrt(d) if optimizer == "adam" else 0.05 * L / max(float(grad.norm()), args.tiny(a.dtype))
     opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([p], lr=lr)
     for k in tqdm(range(int(steps)), desc=f"{kind} curve", disable=not progress):
         if k > 0:

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .. import arguments as args
 from .polygon import Path, linear
 from .results import PathResult, make_result
 from .validate import CountedEnergy, check_endpoints, energy_scale, evaluate_endpoints
@@ -105,9 +106,7 @@ def _combine(tp, tm, cp, cm, bp, bm):
 
 def _band(E, nodes, e_ends, *, method, spring, climbing):
     """NEB forces with one batched evaluation of the interior images; ``e_ends (2,)``."""
-    values, grads = E.value_and_grad(nodes[1:-1])  # (n,), (n, d)
-    if grads is None:
-        raise TypeError("NEB needs forces: the energy must be differentiable with autograd")
+    values, grads = E.value_and_grad(nodes[1:-1], needed_by="NEB (its forces are gradients)")  # (n,), (n, d)
     energies = torch.cat([e_ends[:1], values, e_ends[1:]])  # (K,)
     tau = tangents(nodes, energies, method)  # (n, d)
     g_par = (grads * tau).sum(1, keepdim=True)  # (n, 1)
@@ -282,17 +281,41 @@ def _initial_band(a, b, n_images, init, jitter, seed):
     return nodes
 
 
+def _energy_unit(E, nodes, e_ends) -> float:
+    """The unit the band works in: the spread of the energies of the ends and the initial
+    band (their largest absolute value if they coincide, 1 if all are 0). NEB relaxes
+    ``E / unit``, whose values and forces are of order 1, so the defaults are scale-free (the
+    same band for ``E`` and ``1e-10 E``) and squares of float32 forces cannot overflow."""
+    with torch.no_grad():
+        band = E(nodes[1:-1]).double()
+    values = torch.cat([e_ends.double(), band])
+    gap = float(values.max() - values.min())
+    big = float(values.abs().max())
+    return gap if gap > 0 else (big if big > 0 else 1.0)
+
+
 def _options(E, nodes, e_ends, given):
-    """The settings, with the defaults derived from the band ``nodes`` (see :func:`neb`)."""
+    """The settings, with the defaults derived from the band ``nodes`` (see :func:`neb`);
+    ``E`` is the energy in the band's unit (:func:`_energy_unit`)."""
     o = dict(given)
     band = _band(E, nodes, e_ends, method=o["method"], spring=0.0, climbing=False)
     e_a, e_b = float(e_ends[0]), float(e_ends[1])
     n, L = nodes.shape[0] - 2, float(torch.linalg.vector_norm(nodes[-1] - nodes[0]))
     h = L / (n + 1)
     # The scale of energies: the gap among the ends and the band's maximum, never below
-    # 1e-3 max(1, |E(a)|, |E(b)|) (ends of equal energy on a flat start need one too).
+    # 1e-3 max(1, |E(a)|, |E(b)|) (ends of equal energy on a flat start need one too); in the
+    # band's unit it is about 1.
     s = max(energy_scale(e_a, e_b, float(band.energies.max())), 1e-3 * max(1.0, abs(e_a), abs(e_b)))
     f0 = max(band.max_force, 1e-3 * s / L)
+    # Relative to the problem, and never below what rounding allows: sqrt(eps) times the
+    # problem's gradient scale (the initial forces, the ends' gradients across the chord:
+    # trained networks are not exact minima), 3e-4 of it in float32.
+    _, g_ends = E.value_and_grad(nodes[[0, -1]], needed_by="NEB")
+    chord = (nodes[-1] - nodes[0]) / L
+    g_perp = g_ends - (g_ends @ chord)[:, None] * chord  # the part NEB would relax at an image
+    g_end = float(torch.linalg.vector_norm(g_perp, dim=1).max())
+    eps = torch.finfo(nodes.dtype).eps
+    tol = max(1e-3 * s / L, math.sqrt(eps) * max(f0, g_end))
     k = o["spring"] if o["spring"] is not None else s * (n + 1) / L ** 2
     k_eff = 0.0 if o["respace"] else k
     # Explicit steps are stable on springs of stiffness k when 4 k dt^2 < 2 (FIRE, ``dt^2``
@@ -302,8 +325,24 @@ def _options(E, nodes, e_ends, given):
     auto = {"fire": min(math.sqrt(0.1 * h / f0), dt_max / 10), "sgd": min(0.1 * h / f0, dt_max ** 2),
             "adam": 0.01 * h}[o["optimizer"]]
     o.update(scale=s, spring=float(k), lr=float(o["lr"] or auto), max_step=float(o["max_step"] or h / 4),
-             force_tol=float(o["force_tol"] or 1e-3 * s / L), dt_max=dt_max)
+             force_tol=float(o["force_tol"] or tol), end_force=g_end, dt_max=dt_max)
     return o
+
+
+# How each setting converts from the caller's units to the band's (energy divided by ``unit``).
+_TO_BAND = {"spring": lambda v, u, opt: v / u, "force_tol": lambda v, u, opt: v / u,
+            "end_force": lambda v, u, opt: v / u, "scale": lambda v, u, opt: v / u,
+            "dt_max": lambda v, u, opt: v * math.sqrt(u),
+            "lr": lambda v, u, opt: v * math.sqrt(u) if opt == "fire" else (v * u if opt == "sgd" else v)}
+
+
+def _convert(o, unit, back=False):
+    """The settings ``o`` converted to the band's unit (or ``back`` to the caller's)."""
+    out = dict(o)
+    for key, f in _TO_BAND.items():
+        if out.get(key) is not None and math.isfinite(out[key]):
+            out[key] = f(out[key], 1 / unit if back else unit, o["optimizer"])
+    return out
 
 
 def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "improved",
@@ -318,10 +357,16 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     ``n_images`` movable images between the fixed ends (the band has ``n_images + 2`` nodes),
     started on the segment (or on ``init``, a :class:`Path` from ``a`` to ``b``, resampled),
     optionally jittered by ``jitter`` times the spacing (``seed``). Scales are set from the
-    problem so the defaults work for any energy: with ``L`` the end-to-end distance,
+    problem so the defaults work for any energy and are scale-free: the band relaxes
+    ``E / unit`` (``unit`` the spread of the energies of the ends and the initial band), so
+    ``E`` and ``1e-10 E`` give the same band and float32 energies of order 1e30 cannot
+    overflow the squared forces; the reported energies, forces and settings are in the
+    caller's units. With ``L`` the end-to-end distance,
     ``h = L / (n_images + 1)``, ``s`` the largest gap among ``E(a), E(b)`` and the initial
     band's highest energy (at least ``1e-3 max(1, |E(a)|, |E(b)|)``) and ``F_0`` the largest
-    initial force, ``spring = s (n_images + 1) / L^2``, ``force_tol = 1e-3 s / L``, the
+    initial force, ``spring = s (n_images + 1) / L^2``, ``force_tol = max(1e-3 s / L, sqrt(eps) G)``
+    (``G`` the larger of ``F_0`` and the ends' gradients across the chord, ``eps`` of the
+    dtype: a float32 network cannot be relaxed below rounding), the
     per-image step at most ``max_step = h / 4``; ``lr`` is FIRE's initial time step
     (``sqrt(0.1 h / F_0)``), SGD's rate (``0.1 h / F_0``) or Adam's (``0.01 h``), the first
     two capped so explicit steps stay stable on the springs (``4 k dt^2 <= 1``). AutoNEB
@@ -351,29 +396,36 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     >>> round(r.info["saddle_energy"], 2)
     -40.66
     """
-    _choice("method", method, METHODS)
-    _choice("optimizer", optimizer, OPTIMIZERS)
+    args.choice("method", method, METHODS)
+    args.choice("optimizer", optimizer, OPTIMIZERS)
     a, b = check_endpoints(a, b)
-    if int(n_images) != n_images or n_images < 1:
-        raise ValueError(f"n_images must be a positive integer, got {n_images}")
-    if max_iter < 1 or autoneb_rounds < 0 or autoneb_insert < 1 or autoneb_dense < 1:
-        raise ValueError("max_iter, autoneb_insert and autoneb_dense must be >= 1, autoneb_rounds >= 0")
-    for name, v in (("spring", spring), ("lr", lr), ("max_step", max_step), ("force_tol", force_tol)):
-        if v is not None and not (math.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a positive number or None, got {v}")
-    E, e_ends, level = evaluate_endpoints(energy, a, b, level)
-    nodes = _initial_band(a, b, int(n_images), init, float(jitter), seed)
+    n_images, max_iter = args.positive_int("n_images", n_images), args.positive_int("max_iter", max_iter)
+    autoneb_rounds = args.nonnegative_int("autoneb_rounds", autoneb_rounds)
+    autoneb_insert = args.positive_int("autoneb_insert", autoneb_insert)
+    autoneb_dense = args.positive_int("autoneb_dense", autoneb_dense)
+    autoneb_tol = args.nonnegative_float("autoneb_tol", autoneb_tol)
+    jitter, seed = args.nonnegative_float("jitter", jitter), args.seed("seed", seed)
+    climb_after = max_iter // 10 if climb_after is None else args.nonnegative_int("climb_after", climb_after)
+    spring, lr, max_step, force_tol = (None if v is None else args.positive_float(name, v) for name, v in
+                                       (("spring", spring), ("lr", lr), ("max_step", max_step),
+                                        ("force_tol", force_tol)))
+    E0, e_ends0, level = evaluate_endpoints(energy, a, b, level)
+    nodes = _initial_band(a, b, n_images, init, jitter, seed)
+    unit = _energy_unit(E0, nodes, e_ends0)
+    E = CountedEnergy(lambda theta: E0(theta) / unit)  # the band's energy, of order 1
+    e_ends = e_ends0 / unit
     given = dict(method=method, optimizer=optimizer, respace=bool(respace), progress=progress,
-                 spring=spring, lr=lr, max_step=max_step, max_iter=int(max_iter), force_tol=force_tol,
-                 climb_after=int(climb_after) if climb_after is not None else max_iter // 10)
+                 spring=spring, lr=lr, max_step=max_step, max_iter=max_iter, force_tol=force_tol,
+                 climb_after=climb_after)
+    given = _convert(given, unit)
     opts = _options(E, nodes, e_ends, given)
     rounds, iterations = [], 0
     if autoneb:
-        for r in range(int(autoneb_rounds)):
+        for r in range(autoneb_rounds):
             nodes, bf, it, _, _ = _relax(E, nodes, e_ends, climbing=False, opts=opts, desc=f"AutoNEB round {r + 1}")
             iterations += it
-            new, log = _insert_pivots(E, nodes, bf.energies, n_dense=int(autoneb_dense),
-                                      max_insert=int(autoneb_insert), rtol=autoneb_tol, floor=opts["scale"])
+            new, log = _insert_pivots(E, nodes, bf.energies, n_dense=autoneb_dense,
+                                      max_insert=autoneb_insert, rtol=autoneb_tol, floor=opts["scale"])
             rounds.append(log)
             if new is None:
                 break
@@ -382,16 +434,24 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     nodes, bf, it, converged, climb_from = _relax(E, nodes, e_ends, climbing=climbing, opts=opts, desc="NEB")
     iterations += it
     top = bf.climbing
+    settings = dict(_convert(opts, unit, back=True), energy_unit=unit)
+    max_force, energies = bf.max_force * unit, (bf.energies * unit).detach()
     state = "converged" if converged else "not converged"
-    message = (f"NEB {state}: max force {bf.max_force:.3g} {'<' if converged else '>='} force_tol "
-               f"{opts['force_tol']:.3g} after {iterations} iterations ({n_images} -> {len(nodes) - 2} images"
+    message = (f"NEB {state}: max force {max_force:.3g} {'<' if converged else '>='} force_tol "
+               f"{settings['force_tol']:.3g} after {iterations} iterations ({n_images} -> {len(nodes) - 2} images"
                f"{', climbing image at node %d' % top if top is not None else ''})")
-    res = make_result(energy, Path(nodes), level=level, n_evaluations=E.n_evaluations, message=message,
+    res = make_result(energy, Path(nodes), level=level, n_evaluations=E0.n_evaluations, message=message,
                       success=converged, iterations=iterations, converged=converged,
-                      max_force=bf.max_force, climbing=top, climbing_from=climb_from,
+                      max_force=max_force, climbing=top, climbing_from=climb_from,
                       saddle=None if top is None else nodes[top].clone(),
-                      saddle_energy=None if top is None else float(bf.energies[top]),
-                      energies=bf.energies.detach(), autoneb=rounds, settings=opts)
+                      saddle_energy=None if top is None else float(energies[top]),
+                      energies=energies, autoneb=rounds, settings=settings)
     if level is not None:
-        res = dataclasses.replace(res, success=converged and bool(res.connected))
+        below = bool(res.connected)
+        how = "a bound" if getattr(res, "certified", False) else "an estimate"
+        message += (f"; the band's max energy {res.max_energy:.6g} ({how}) is "
+                    + (f"below the level {level:.6g}" if below else
+                       f"above the level {level:.6g}: no path found below it (the band is a minimum "
+                       f"energy path only locally; this does not show that none exists)"))
+        res = dataclasses.replace(res, success=converged and below, message=message)
     return res

@@ -16,16 +16,19 @@ taut):
    ``sum ||Delta_k||^2 >= L^2 / (K - 1)``).
 2. *Project*: a candidate above ``u - margin`` takes Newton steps on ``E``,
    ``c -= (E(c) - u + margin) grad E / |grad E|^2``, so a node blocked by the level set
-   slides along it.
+   slides along it (computed as ``(excess / |g|) (g / |g|)``, no step where ``g = 0``, so
+   float32 neither underflows ``|g|^2`` nor divides 0 by 0).
 3. *Accept per node*: ``c_k`` replaces ``theta_k`` only if it does not lengthen
    ``||theta_{k-1} - theta_k|| + ||theta_k - theta_{k+1}||`` and both chords, sampled at
    ``chord_points`` points each, stay at or below ``u - margin``; ``alpha_k`` then grows by
    1.5 (over-relaxation up to 1.9), else it halves (down to 1/64). All candidates of a half
    sweep go to the energy in one batched call per Newton step and one for the chords.
    Spacing needs no separate step: the spring energy keeps free nodes equally spaced.
-4. *Certify*: every ``check_every`` sweeps the whole path's profile is certified
-   (:func:`lecture_lib.paths.profile`); if it exceeds ``u`` (beyond ``1e-3 * scale``), the
-   sweeps since the last certified path are undone and the chord margin doubles.
+4. *Check*: every ``check_every`` sweeps the whole path's profile is refined
+   (:func:`lecture_lib.paths.profile`, with ``profile_kwargs``); if its maximum exceeds
+   ``u`` (beyond ``1e-3 * scale``), the sweeps since the last accepted path are undone and
+   the chord margin doubles. The maximum is a bound only when ``profile_kwargs`` gives a
+   Lipschitz constant (then ``certified=True``); otherwise it is an estimate.
 
 It stops when a sweep shortens the path by less than ``rtol`` of its length ``patience``
 times in a row. The result is a locally shortest path in the homotopy class of the start.
@@ -38,10 +41,13 @@ import dataclasses
 import torch
 from tqdm.auto import tqdm
 
+from .. import arguments as arg
 from .certify import profile
 from .polygon import Path
 from .results import PathResult, make_result
 from .validate import check_endpoints, energy_scale, evaluate_endpoints
+
+_NEEDS_GRAD = "geodesic (its projection onto the sublevel set takes Newton steps on E)"
 
 
 def _initial_path(init, a, b) -> Path:
@@ -72,10 +78,20 @@ def _refine(path: Path, n_nodes: int) -> Path:
 def _project(E, c, node_level: float, n_steps: int):
     """Newton steps bringing the rows of ``c (n, d)`` down to ``E <= node_level``."""
     for _ in range(n_steps):
-        values, grads = E.value_and_grad(c)  # (n,), (n, d): one batched call
+        values, grads = _value_and_grad(E, c)  # (n,), (n, d): one batched call
         excess = (values - node_level).clamp_min(0)
-        c = c - (excess / (grads * grads).sum(1).clamp_min(1e-300))[:, None] * grads
+        norm = torch.linalg.vector_norm(grads, dim=1, keepdim=True)  # (n, 1)
+        step = arg.divide_or_zero(excess[:, None], norm) * arg.divide_or_zero(grads, norm)
+        c = c - torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)  # no finite step: stay
     return c
+
+
+def _value_and_grad(E, x):
+    """Energies and gradients, or a ``TypeError`` saying that geodesic needs gradients."""
+    values, grads = E.value_and_grad(x, needed_by=_NEEDS_GRAD)
+    if grads is None:  # in case the energy wrapper returns no gradient instead of raising
+        raise TypeError(f"{_NEEDS_GRAD} needs gradients, but the energy is not differentiable")
+    return values, grads
 
 
 def _half_sweep(E, X, alpha, idx, limit: float, s, n_newton: int):
@@ -127,14 +143,17 @@ def _relax(E, X, certify, level, margin, *, lr, steps, rtol, patience, chord_poi
     return saved, history, it, n_rollbacks, margin
 
 
-def _check_options(n_nodes, steps, patience, chord_points, projection_steps, check_every, lr, rtol):
-    for name, v, low in (("n_nodes", n_nodes, 3), ("steps", steps, 0), ("patience", patience, 1),
-                         ("chord_points", chord_points, 1), ("projection_steps", projection_steps, 0),
-                         ("check_every", check_every, 1)):
-        if int(v) != v or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v}")
-    if not 0 < lr <= 1.9 or not rtol >= 0:
-        raise ValueError(f"lr must lie in (0, 1.9] and rtol be >= 0, got {lr} and {rtol}")
+def _check_options(n_nodes, steps, patience, chord_points, projection_steps, check_every, lr,
+                   rtol, seed):
+    """The options of :func:`geodesic`, converted (numpy and 0-d tensors accepted)."""
+    return dict(n_nodes=arg.integer("n_nodes", n_nodes, low=3),
+                steps=arg.nonnegative_int("steps", steps),
+                patience=arg.positive_int("patience", patience),
+                chord_points=arg.positive_int("chord_points", chord_points),
+                projection_steps=arg.nonnegative_int("projection_steps", projection_steps),
+                check_every=arg.positive_int("check_every", check_every),
+                lr=arg.real("lr", lr, low=0.0, high=1.9, low_open=True),
+                rtol=arg.nonnegative_float("rtol", rtol), seed=arg.seed("seed", seed))
 
 
 def geodesic(energy, a, b, level, *, init=None, n_nodes: int = 33, steps: int = 500,
@@ -165,18 +184,22 @@ def geodesic(energy, a, b, level, *, init=None, n_nodes: int = 33, steps: int = 
     >>> round(r.normalized_length, 4)
     1.0
     """
-    _check_options(n_nodes, steps, patience, chord_points, projection_steps, check_every, lr, rtol)
+    o = _check_options(n_nodes, steps, patience, chord_points, projection_steps, check_every, lr,
+                       rtol, seed)
     a, b = check_endpoints(a, b)
     if level is None:
         raise ValueError("geodesic needs a level: the sublevel set {E <= level} to stay in")
+    level = arg.real("level", level)
     E, e_ends, level = evaluate_endpoints(energy, a, b, level)
+    _value_and_grad(E, torch.stack([a, b]))  # fail now, clearly, if there is no gradient
     e_a, e_b = float(e_ends[0]), float(e_ends[1])
     level_tol = 1e-3 * energy_scale(e_a, e_b, level)  # the tolerance of PathResult.connected
     n_extra = 0
     if init is None:
         from .strings import string_sampling
 
-        found = string_sampling(E.energy, a, b, level, seed=seed, progress=False, **(string_kwargs or {}))
+        found = string_sampling(E.energy, a, b, level, seed=o["seed"], progress=False,
+                                **(string_kwargs or {}))
         n_extra = found.n_evaluations
         if not found.connected:
             return dataclasses.replace(found, message="no geodesic: string sampling found no path "
@@ -186,25 +209,31 @@ def geodesic(energy, a, b, level, *, init=None, n_nodes: int = 33, steps: int = 
     else:
         path = _initial_path(init, a, b)
 
-    def certify(X):  # is the certified max of the path through X at most level + level_tol?
-        nonlocal n_extra
-        prof = profile(E, Path(X), n_points=2, atol=level_tol / 2)  # bound <= max + level_tol / 2
-        n_extra += prof.n_evaluations
-        return prof.certified and prof.max_energy <= level + level_tol / 2, prof
+    pkw = {k: v for k, v in (profile_kwargs or {}).items() if k == "lipschitz"}
 
-    X = _refine(path, int(n_nodes)).nodes.clone()  # (K, d)
+    def certify(X):  # is the profile max of the path through X at most level + level_tol?
+        nonlocal n_extra
+        prof = profile(E, Path(X), n_points=2, atol=level_tol / 2, **pkw)  # bound <= max + level_tol / 2
+        n_extra += prof.n_evaluations
+        return prof.converged and prof.max_energy <= level + level_tol / 2, prof
+
+    X = _refine(path, o["n_nodes"]).nodes.clone()  # (K, d)
     ok, prof = certify(X)
     if not ok:
+        kind = "certified" if prof.certified else "estimated"
         return make_result(E.energy, Path(X), level=level, n_evaluations=E.n_evaluations + n_extra,
                            success=False, initial_length=path.length(), history=[],
+                           profile_kwargs=profile_kwargs,
                            message=f"no geodesic: the initial path leaves the sublevel set "
-                                   f"(certified max {prof.max_energy:.6g} > level {level:.6g})")
+                                   f"({kind} max {prof.max_energy:.6g} > level {level:.6g})")
     X, history, it, n_rollbacks, margin = _relax(
-        E, X, certify, level, 0.25 * level_tol, lr=float(lr), steps=int(steps), rtol=rtol,
-        patience=int(patience), chord_points=int(chord_points),
-        projection_steps=int(projection_steps), check_every=int(check_every), progress=progress)
+        E, X, certify, level, 0.25 * level_tol, lr=o["lr"], steps=o["steps"], rtol=o["rtol"],
+        patience=o["patience"], chord_points=o["chord_points"],
+        projection_steps=o["projection_steps"], check_every=o["check_every"], progress=progress)
     msg = (f"geodesic inside level {level:.6g}: length {Path(X).length():.6g} from {history[0]:.6g} "
            f"after {it} sweeps ({n_rollbacks} rolled back)")
-    return make_result(E.energy, Path(X), level=level, n_evaluations=E.n_evaluations + n_extra,
-                       message=msg, profile_kwargs=profile_kwargs, initial_length=history[0],
-                       history=history, n_steps=it, n_rollbacks=n_rollbacks, margin=margin)
+    res = make_result(E.energy, Path(X), level=level, n_evaluations=E.n_evaluations + n_extra,
+                      message=msg, profile_kwargs=profile_kwargs, initial_length=history[0],
+                      history=history, n_steps=it, n_rollbacks=n_rollbacks, margin=margin)
+    kind = "a bound" if res.certified else "an estimate (profile_kwargs={'lipschitz': L} gives a bound)"
+    return dataclasses.replace(res, message=f"{msg}; its profile max {res.max_energy:.6g} is {kind}")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import arguments as arg
 from .validate import check_endpoints
 
 
@@ -80,30 +81,35 @@ class Path:
     def at(self, t: Tensor) -> Tensor:
         """Points at arc-length fractions ``t: (T,)`` in ``[0, 1]``, shape ``(T, d)``."""
         t = torch.as_tensor(t, dtype=self.nodes.dtype, device=self.nodes.device).reshape(-1)
-        if ((t < 0) | (t > 1)).any():
-            raise ValueError("arc-length fractions t must lie in [0, 1]")
+        outside = ~((t >= 0) & (t <= 1))  # NaN compares false both ways: refused too
+        if outside.any():
+            bad = float(t[outside][0])
+            raise ValueError(f"arc-length fractions t must lie in [0, 1], got {bad}")
         s = self.arc()
         k = torch.searchsorted(s, t, right=True).clamp(1, self.n_nodes - 1) - 1  # segment index
-        width = (s[k + 1] - s[k]).clamp_min(torch.finfo(s.dtype).tiny)
+        width = (s[k + 1] - s[k]).clamp_min(arg.tiny(s.dtype))
         w = ((t - s[k]) / width).clamp(0, 1).unsqueeze(1)
         return (1 - w) * self.nodes[k] + w * self.nodes[k + 1]
 
     def resample(self, n_points: int) -> "Path":
         """A path through ``n_points`` nodes spaced at equal arc length along this one."""
-        if int(n_points) < 2:
-            raise ValueError(f"n_points must be at least 2, got {n_points}")
-        t = torch.linspace(0, 1, int(n_points), dtype=self.nodes.dtype, device=self.nodes.device)
+        n_points = arg.integer("n_points", n_points, low=2)
+        t = torch.linspace(0, 1, n_points, dtype=self.nodes.dtype, device=self.nodes.device)
         return Path(self.at(t))
 
     def to(self, device=None, dtype=None) -> "Path":
         return Path(self.nodes.to(device=device, dtype=dtype))
 
     def save(self, file) -> None:
-        """Write the nodes to ``file`` (``.npz``) atomically: a temporary file, then a rename."""
+        """Write the nodes to ``file`` (``.npz``) atomically: a temporary file, then a rename.
+
+        The file gets the permissions a plain ``open(file, "w")`` would give it (``0o666``
+        less the umask), not the private ``0o600`` of the temporary file."""
         file = os.fspath(file)
         folder = os.path.dirname(os.path.abspath(file))
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.npz")
         try:
+            os.fchmod(fd, 0o666 & ~_umask())
             nodes = self.nodes.detach().cpu()
             if nodes.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
                 nodes = nodes.float()
@@ -117,8 +123,19 @@ class Path:
 
     @classmethod
     def load(cls, file, device=None) -> "Path":
-        """Read a path written by :meth:`save`; no pickled code is executed."""
-        with np.load(os.fspath(file), allow_pickle=False) as data:
+        """Read a path written by :meth:`save`, or nodes ``(K, d)`` saved by ``np.save``
+        (``.npy``); no pickled code is executed."""
+        try:
+            data = np.load(os.fspath(file), allow_pickle=False)
+        except ValueError as error:  # pickled object arrays, or not a numpy file at all
+            raise ValueError(f"{file} is not a saved Path (.npz) nor a plain .npy array of "
+                             f"nodes: {error}") from None
+        if isinstance(data, np.ndarray):  # a plain .npy file: the nodes themselves
+            if data.dtype.kind != "f":
+                raise ValueError(f"{file} holds a {data.dtype} array; Path nodes must be floating")
+            nodes = torch.from_numpy(np.array(data))
+            return cls(nodes.to(device=device))
+        with data:
             if "nodes" not in data:
                 raise ValueError(f"{file} holds no 'nodes' array: not a saved Path")
             nodes = torch.from_numpy(np.array(data["nodes"]))
@@ -129,10 +146,16 @@ class Path:
         return cls(nodes.to(device=device, dtype=dtype))
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def linear(a: Tensor, b: Tensor, n_points: int = 2) -> Path:
     """The straight path ``theta(t) = (1 - t) a + t b`` through ``n_points`` equally spaced nodes."""
     a, b = check_endpoints(a, b)
-    if int(n_points) < 2:
-        raise ValueError(f"n_points must be at least 2, got {n_points}")
-    t = torch.linspace(0, 1, int(n_points), dtype=a.dtype, device=a.device).unsqueeze(1)  # (K, 1)
+    n_points = arg.integer("n_points", n_points, low=2)
+    t = torch.linspace(0, 1, n_points, dtype=a.dtype, device=a.device).unsqueeze(1)  # (K, 1)
     return Path((1 - t) * a + t * b)

@@ -76,14 +76,27 @@ class CountedEnergy:
         self.n_evaluations += B
         return values
 
-    def value_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Energies ``(B,)`` and gradients ``(B, d)`` (None if the energy is not differentiable)."""
+    def value_and_grad(self, theta: Tensor, *, needed_by: str | None = "this algorithm"
+                       ) -> tuple[Tensor, Tensor | None]:
+        """Energies ``(B,)`` and gradients ``(B, d)`` by autograd.
+
+        When the energy gives no gradient (its values do not require grad, or do not depend
+        on ``theta``) this raises a ``TypeError`` saying that ``needed_by`` needs gradients;
+        with ``needed_by=None`` it returns ``(values, None)`` instead, for callers that can do
+        without (:func:`lecture_lib.paths.profile` falls back to finite differences).
+        """
         with torch.enable_grad():
             x = theta.detach().requires_grad_(True)
             values = self(x)
-            if not values.requires_grad:
-                return values.detach(), None
-            (grad,) = torch.autograd.grad(values.sum(), x)
+            grad = None
+            if values.requires_grad:
+                (grad,) = torch.autograd.grad(values.sum(), x, allow_unused=True)
+        if grad is None and needed_by is not None:
+            why = ("its values do not require grad (computed under torch.no_grad, detached, or "
+                   "through numpy?)" if not values.requires_grad else
+                   "its values do not depend on theta through autograd")
+            raise TypeError(f"{needed_by} needs gradients, but the energy is not differentiable: {why}; "
+                            f"an energy must be differentiable with autograd in theta (B, d)")
         return values.detach(), grad
 
     def at(self, theta: Tensor) -> float:
@@ -101,6 +114,28 @@ def energy_scale(e_a: float, e_b: float, level: float | None = None) -> float:
     values = [e_a, e_b] + ([level] if level is not None else [])
     gap = max(values) - min(values)
     return gap if gap > 0 else max(1.0, abs(e_a))
+
+
+def level_scale(level: float, e_a: float, e_b: float, floor: float | None = 0.0) -> float:
+    """The scale of tolerances below a level: the distance from ``level`` down to a lower
+    bound of the energy, ``level - min(floor, E(a), E(b))``.
+
+    ``floor`` is a known lower bound of the energy (0 for the course's losses); ``None``
+    uses the lower endpoint energy. A floor above an endpoint's energy is no lower bound, so
+    the endpoints bound it from above (Mueller-Brown's energies are negative: there the
+    scale is the level minus the lower minimum). Unlike :func:`energy_scale` it does not
+    collapse when both endpoints sit just under the level (the protocol of Freeman & Bruna
+    2017): at level 0.05 with endpoints at 0.0475 it is 0.05, not 0.0025. Falls back to
+    :func:`energy_scale` when it is 0.
+
+    >>> level_scale(0.05, 0.0475, 0.0475), round(level_scale(0.05, 0.0475, 0.0475, None), 6)
+    (0.05, 0.0025)
+    >>> round(level_scale(-39.66, -146.7, -108.2), 6)  # negative energies: the floor is the lower end
+    107.04
+    """
+    lo = min(e_a, e_b) if floor is None else min(float(floor), e_a, e_b)
+    gap = level - lo
+    return gap if gap > 0 else energy_scale(e_a, e_b, level)
 
 
 def check_level(level: float | None, e_a: float, e_b: float) -> float | None:
