@@ -200,3 +200,110 @@ def test_screenshots_are_taken(rendered, chapter):
              f"--screenshot={widget}")
     assert widget.exists() and _png_size(widget) == (1280, 1600)
     assert top.stat().st_size > 20_000, "the page screenshot is (nearly) blank"
+
+
+# ------------------------------------------------------- Playwright: console, widgets, phone
+# Playwright drives the system Chromium (never `playwright install`, which downloads); every
+# request that is not a file of the built book is aborted, so the pages run offline.
+
+_VISIBLE_WIDGET_IMAGES = """(root) => Array.from(root.querySelectorAll('.widget-output img'))
+  .filter(img => img.offsetParent !== null && img.getBoundingClientRect().width > 0)
+  .map(img => img.src.slice(-80))"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium_browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium_browser
+        chromium_browser.close()
+
+
+def open_page(browser, path: Path, width: int = 1280, height: int = 900):
+    """(page, messages): the page loaded offline, its console errors and page errors."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(f"console.{m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+               else route.abort())
+    page.goto(path.as_uri())
+    page.wait_for_function("document.querySelectorAll('.widget-output img').length > 0 || "
+                           "!document.querySelector('script[type=\"application/vnd.jupyter.widget-state+json\"]')",
+                           timeout=30_000)
+    page.wait_for_timeout(1500)  # MathJax and the embed manager finish
+    return page, messages
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_console_error_on_a_chapter_page(book_build, browser, chapter):
+    page, messages = open_page(browser, _page(ROOT / "book" / chapter))
+    page.close()
+    assert not messages, "\n".join(messages)
+
+
+def _selection_controls(page):
+    """Visible sliders and dropdowns of the page's widgets."""
+    sliders = [h for h in page.locator(".widget-slider .noUi-handle").all() if h.is_visible()]
+    selects = [s for s in page.locator(".widget-dropdown select").all() if s.is_visible()]
+    return sliders, selects
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_widget_controls_change_the_figure_without_a_kernel(book_build, browser, chapter):
+    page, messages = open_page(browser, _page(ROOT / "book" / chapter))
+    sliders, selects = _selection_controls(page)
+    assert sliders or selects, "no widget control on the page"
+    for handle in sliders:
+        before = page.evaluate(_VISIBLE_WIDGET_IMAGES, page.locator("body").element_handle())
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        for key in ("End", "Home"):  # the last option, or the first if it was the last
+            page.keyboard.press(key)
+            page.wait_for_timeout(300)
+            after = page.evaluate(_VISIBLE_WIDGET_IMAGES, page.locator("body").element_handle())
+            if after != before:
+                break
+        assert after and after != before, "moving a slider did not change the figure"
+    for select in selects:
+        before = page.evaluate(_VISIBLE_WIDGET_IMAGES, page.locator("body").element_handle())
+        count = select.locator("option").count()
+        select.select_option(index=count - 1)
+        page.wait_for_timeout(300)
+        after = page.evaluate(_VISIBLE_WIDGET_IMAGES, page.locator("body").element_handle())
+        assert after and after != before, "choosing an option did not change the figure"
+    page.close()
+    assert not messages, "\n".join(messages)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_phone_width_navigation_opens_and_no_control_is_clipped(book_build, browser, chapter):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    stem = Path(chapter).stem
+    page, messages = open_page(browser, _page(ROOT / "book" / chapter), width=390, height=844)
+    clipped = page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.jupyter-widgets.widget-slider, .jupyter-widgets.widget-dropdown, .jupyter-widgets.widget-html'))
+      .filter(e => e.offsetParent !== null)
+      .map(e => [e.className, e.getBoundingClientRect().right,
+                 e.closest('.widget-hbox, .widget-vbox, .cell_output').getBoundingClientRect().right])
+      .filter(([_, right, box]) => right > Math.min(box, window.innerWidth) + 1)""")
+    assert not clipped, f"widget controls reach past their box at 390 px: {clipped}"
+    widget = page.locator(".jupyter-widgets.widget-vbox").first
+    widget.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / f"{stem}_390_widget.png"))
+    page.evaluate("window.scrollTo(0, 0)")
+    toggles = [t for t in page.locator(".primary-toggle").all() if t.is_visible()]
+    assert toggles, "no visible navigation button at 390 px"
+    toggles[0].click()
+    page.wait_for_timeout(500)
+    nav = page.locator("#pst-primary-sidebar-modal .bd-links a, #pst-primary-sidebar .bd-links a")
+    visible = [a for a in nav.all() if a.is_visible()]
+    assert visible, "the navigation did not open"
+    assert all(0 <= a.bounding_box()["x"] < 390 for a in visible[:3])
+    page.screenshot(path=str(SCREENSHOTS / f"{stem}_390_navigation.png"))
+    page.close()
+    assert not messages, "\n".join(messages)

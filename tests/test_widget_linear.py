@@ -2,11 +2,12 @@
 linear landscapes, every control of the built widget across its range, and the static view."""
 
 import ipywidgets as w
+from ipywidgets.widgets.widget import _instances  # live widgets (Widget.widgets is deprecated)
+from ipywidgets.widgets.widget_link import Link
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from lecture_lib.checks.ch02 import spurious_range
 from lecture_lib.widgets import linear
 
 LEVELS = np.linspace(*linear.LEVEL_RANGE, 9)
@@ -43,6 +44,17 @@ def test_depth_two_with_large_ridge_has_one_minimum_at_the_origin():
     view = linear.update(1.5, 1.1, 2)
     assert view.minimizers == ((0.0, 0.0),) and view.min_value == pytest.approx(1.0)
     assert view.merge_level is None and view.path is None
+
+
+def spurious_range(lam):
+    """Closed form on the balanced line w_k = t: f(t) = (t^3 - 1)^2 + 3 lam t^2. For a small
+    ridge the origin (f = 1) is a poor local minimum whose valley lasts up to the barrier
+    max f on [0, t*], t* the other minimum (dense scan)."""
+    t = np.linspace(0.0, 2.0, 400_001)
+    f = (t ** 3 - 1) ** 2 + 3 * lam * t ** 2
+    t_star = np.argmin(f)
+    assert f[t_star] < f[0] == 1.0
+    return 1.0, float(f[:t_star + 1].max())
 
 
 def test_depth_three_ridge_has_a_spurious_valley_at_the_origin():
@@ -84,13 +96,28 @@ def test_draw_and_static_view_make_figures():
         linear.static_view(())
 
 
-def test_built_widget_redraws_for_every_control():
-    box = linear.build()
-    (depth, level, ridge), out = box.children[0].children, box.children[1]
-    assert isinstance(depth, w.Dropdown) and isinstance(level, w.FloatSlider) and isinstance(out, w.Output)
-    assert list(depth.options) == list(linear.DEPTHS)
-    for control, values in ((level, (level.min, level.max)), (ridge, (ridge.max, ridge.min)), (depth, (3, 2))):
-        for v in values:
-            control.value = v
-            text = out.outputs[0]["data"]["text/plain"]
-            assert out.outputs[0]["data"]["image/png"] and f"depth {depth.value}" in text
+def _stacks_at_depth(stack, depth):
+    return [stack] if depth == 0 else [s for c in stack.children for s in _stacks_at_depth(c, depth - 1)]
+
+
+def test_built_widget_precomputes_every_combination_of_controls():
+    box = linear.build(levels=(0.5, 1.2), ridges=(0.0, 0.3))
+    (depth, ridge, level), grid = box.children[0].children, box.children[1]
+    assert isinstance(depth, w.Dropdown) and isinstance(level, w.SelectionSlider)
+    assert isinstance(grid, w.Stack) and list(depth.options) == list(linear.DEPTHS)
+    assert box.children[0].layout.flex_flow == "row wrap"
+    leaves = _stacks_at_depth(grid, 2)
+    assert len(leaves) == len(linear.DEPTHS) * 2
+    texts = []
+    for i, K in enumerate(linear.DEPTHS):
+        for j, lam in enumerate((0.0, 0.3)):
+            outs = grid.children[i].children[j].children
+            for out, u in zip(outs, (0.5, 1.2)):
+                texts.append(out.outputs[0]["data"]["text/plain"])
+                assert texts[-1] == linear.update(u, lam, K).message
+                assert out.outputs[0]["data"]["image/png"]
+    assert len(set(texts)) == len(texts) == 8
+    links = {(l.source[0].model_id, l.target[0].model_id) for l in _instances.values()
+             if isinstance(l, Link)}
+    for control, stacks in ((depth, [grid]), (ridge, grid.children), (level, leaves)):
+        assert all((control.model_id, s.model_id) in links for s in stacks)

@@ -1,3 +1,4 @@
+import ipywidgets as w
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -66,14 +67,22 @@ def test_draw_static_view_and_sweep_plot_make_figures():
     assert len(ax1.lines) >= 3
 
 
-def test_build_shows_a_png_and_redraws_when_a_control_moves():
-    box = quadratic.build(M=2, N=2, **FAST)
-    (n_slider, m_slider, dropdown), out = box.children[0].children, box.children[1]
-    assert out.outputs[0]["data"]["image/png"]
-    assert "M=2" in out.outputs[0]["data"]["text/plain"]
-    m_slider.value = 1
-    assert "M=1" in out.outputs[0]["data"]["text/plain"]
-    n_slider.value = 3
-    assert m_slider.max == 9 and "N=3" in out.outputs[0]["data"]["text/plain"]
-    dropdown.value = "planted"
-    assert "planted" in out.outputs[0]["data"]["text/plain"]
+def test_default_widths_surround_n_and_end_at_3n():
+    assert quadratic.default_widths(4) == (2, 3, 4, 6, 9, 12)
+    assert quadratic.default_widths(2, M=5) == (1, 2, 3, 5, 6)
+
+
+def test_build_precomputes_a_figure_for_every_target_and_width():
+    box = quadratic.build(M=2, N=2, widths=(1, 2), **FAST)
+    (title, dropdown, m_slider), grid = box.children[0].children, box.children[1]
+    assert isinstance(m_slider, w.SelectionSlider) and list(m_slider.options) == [1, 2]
+    assert m_slider.value == 2 and "N = 2" in title.value
+    assert box.children[0].layout.flex_flow == "row wrap"
+    assert len(grid.children) == len(quadratic.TARGETS)
+    for target, page in zip(quadratic.TARGETS, grid.children):
+        for M, out in zip((1, 2), page.children):
+            text = out.outputs[0]["data"]["text/plain"]
+            assert text == quadratic.update(M, 2, target, **FAST).message
+            assert out.outputs[0]["data"]["image/png"]
+    with pytest.raises(ValueError):
+        quadratic.build(M=2, N=2, widths=(1, 7), **FAST)

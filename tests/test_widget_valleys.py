@@ -2,6 +2,8 @@
 built widget across its range, and the static view."""
 
 import ipywidgets as w
+from ipywidgets.widgets.widget import _instances  # live widgets (Widget.widgets is deprecated)
+from ipywidgets.widgets.widget_link import Link
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -10,11 +12,27 @@ from lecture_lib import surfaces
 from lecture_lib.widgets import valleys
 
 
-def _controls(box):
-    (dropdown, slider), out = box.children[0].children, box.children[1]
-    assert isinstance(dropdown, w.Dropdown) and isinstance(slider, w.FloatSlider)
-    assert isinstance(out, w.Output)
-    return dropdown, slider, out
+def _structure(box):
+    """(dropdown, outer stack, [(slider, stack of outputs)] per surface) of the widget."""
+    (dropdown,), outer = box.children[0].children, box.children[1]
+    assert isinstance(dropdown, w.Dropdown) and isinstance(outer, w.Stack)
+    pages = []
+    for page in outer.children:
+        (slider,), stack = page.children[0].children, page.children[1]
+        assert isinstance(slider, w.SelectionSlider) and isinstance(stack, w.Stack)
+        assert all(isinstance(out, w.Output) for out in stack.children)
+        pages.append((slider, stack))
+    return dropdown, outer, pages
+
+
+def _links(widget_ids):
+    """Live jslinks as (source model id, source trait, target model id, target trait)."""
+    found = set()
+    for widget in list(_instances.values()):
+        if isinstance(widget, Link) and widget.source[0].model_id in widget_ids:
+            found.add((widget.source[0].model_id, widget.source[1],
+                       widget.target[0].model_id, widget.target[1]))
+    return found
 
 
 @pytest.mark.parametrize("name, level, n, n_spurious", [
@@ -38,41 +56,39 @@ def test_update_rejects_unknown_surface_and_bad_level():
         valleys.update("bowl", float("nan"))
 
 
-def test_build_draws_a_figure_at_once():
-    dropdown, slider, out = _controls(valleys.build())
-    assert len(out.outputs) == 1 and out.outputs[0]["data"]["image/png"]
-    assert out.outputs[0]["data"]["text/plain"] == valleys.update(dropdown.value, slider.value).message
+def test_level_options_cover_the_range_and_hold_the_default_level():
+    for name in valleys.CHAPTER_SURFACES:
+        levels = valleys.level_options(name)
+        lo, hi = surfaces.get(name).level_range
+        assert list(levels) == sorted(set(levels)) and lo < levels[0] and levels[-1] < hi
+        assert round(valleys.default_level(name), 3) in levels
+        assert len(levels) in (valleys.N_LEVELS, valleys.N_LEVELS + 1)
 
 
-def test_every_control_across_its_range_refills_the_output(monkeypatch):
-    # Every state is drawn; only the PNG encoding (tested above) is skipped to keep this fast.
-    drawn = []
+def test_every_option_has_its_precomputed_figure_and_a_browser_link():
+    box = valleys.build(surface_names=("tilted_double_well", "muller_brown"), n_levels=3)
+    dropdown, outer, pages = _structure(box)
+    assert len(outer.children) == len(dropdown.options) == 2
+    links = _links({dropdown.model_id} | {s.model_id for s, _ in pages})
+    assert (dropdown.model_id, "index", outer.model_id, "selected_index") in links
+    for name, (slider, stack) in zip(dropdown.options, pages):
+        assert (slider.model_id, "index", stack.model_id, "selected_index") in links
+        assert [v for _, v in slider.options] == list(valleys.level_options(name, 3))
+        assert stack.selected_index == slider.index
+        texts = [out.outputs[0]["data"]["text/plain"] for out in stack.children]
+        assert texts == [valleys.update(name, u).message for _, u in slider.options]
+        pngs = {out.outputs[0]["data"]["image/png"] for out in stack.children}
+        assert len(pngs) == len(texts), "two options show the same picture"
+    # the controls wrap on a narrow screen instead of clipping a slider
+    assert box.children[0].layout.flex_flow == "row wrap"
 
-    def fake_png(fig, text, dpi=80):
-        drawn.append(len(fig.axes))
-        return {"output_type": "display_data", "data": {"text/plain": text}, "metadata": {}}
 
-    monkeypatch.setattr(valleys, "png_output", fake_png)
-    dropdown, slider, out = _controls(valleys.build())
+def test_the_default_widget_offers_every_chapter_surface():
+    dropdown, outer, pages = _structure(valleys.build())
     assert tuple(dropdown.options) == valleys.CHAPTER_SURFACES
-    for name in reversed(dropdown.options):  # the first option is selected at build time
-        before = out.outputs
-        dropdown.value = name
-        s = surfaces.get(name)
-        assert (slider.min, slider.max) == pytest.approx(s.level_range)
-        assert slider.value == pytest.approx(valleys.default_level(name))
-        assert out.outputs is not before
-        for u in np.linspace(slider.min, slider.max, 4):
-            before = out.outputs
-            slider.value = float(u)
-            view = valleys.update(name, slider.value)
-            assert out.outputs is not before
-            assert out.outputs[0]["data"]["text/plain"] == view.message
-            if s.has_spurious_valley(slider.value) or abs(slider.value - 0.0866) < 0.05:
-                continue  # near an event the grid count may lag the plane's by a cell
-            assert view.n_components == s.n_components(slider.value)
-            assert view.n_spurious == 0
-    assert len(drawn) == 1 + 5 * 5 and set(drawn) == {2}  # map + tree, every time
+    for name, (slider, _) in zip(dropdown.options, pages):
+        assert slider.value == min(valleys.level_options(name),
+                                   key=lambda u: abs(u - valleys.default_level(name)))
 
 
 def test_static_view_has_one_panel_per_level_and_the_tree():

@@ -16,6 +16,17 @@ tar xzf "$TARBALL"
 DEST="$ROOT/_static/widgets"
 mkdir -p "$DEST"
 cp package/dist/embed.js package/dist/embed.js.LICENSE.txt "$DEST/"
+# The one patch (README.md): MathJax 3 has no MathJax.Hub; typeset with typesetPromise.
+OLD='void 0!==window.MathJax&&MathJax.Hub.Queue(["Typeset",MathJax.Hub,e])'
+[ "$(grep -o -F "$OLD" "$DEST/embed.js" | wc -l)" -eq 2 ] || { echo "embed.js: patch site not found" >&2; exit 1; }
+python3 - "$DEST/embed.js" "$OLD" <<'PY'
+import sys
+path, old = sys.argv[1], sys.argv[2]
+new = ('void 0!==window.MathJax&&(window.MathJax.typesetPromise?window.MathJax.typesetPromise([e])'
+       '.catch((()=>{})):window.MathJax.Hub&&window.MathJax.Hub.Queue(["Typeset",window.MathJax.Hub,e]))')
+text = open(path).read()
+open(path, "w").write(text.replace(old, new))
+PY
 # The Font Awesome fonts the bundle's CSS loads from the script's own folder (woff2 only:
 # every browser that runs the bundle reads woff2).
 for font in 1551f4f60c37af51121f 7a3337626410ca2f4071 d878b0a6a1144760244f; do

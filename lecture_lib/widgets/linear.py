@@ -3,17 +3,21 @@
 Depth 2 is the whole landscape ``E(w_1, w_2) = (w_1 w_2 - 1)^2 + lambda (w_1^2 + w_2^2)``.
 Depth 3, ``(w_1 w_2 w_3 - 1)^2 + lambda (w_1^2 + w_2^2 + w_3^2)``, is shown on the plane
 ``w_1 = w_2 = x, w_3 = y``: ``E(x, y) = (x^2 y - 1)^2 + lambda (2 x^2 + y^2)``. That plane
-holds the balanced points, where every critical point lies (at a critical point of the
-ridge energy ``w_k^2`` is the same for all k), two of the four families of minima, and the
-origin, where the Hessian vanishes for ``lambda = 0`` (``E ~ 1 - 2 x^2 y``) and is
-``2 lambda I`` for ``lambda > 0``: a spurious local minimum appears.
+holds the origin and two of the four sign families of balanced minima (``(t, t, t)`` and
+``(-t, -t, t)``; ``(t, -t, -t)`` and ``(-t, t, -t)`` lie off it). For ``lambda > 0`` every
+critical point has ``|w_1| = |w_2| = |w_3|``, but only half of them lie in the plane; for
+``lambda = 0`` not even that (``(a, 0, 0)`` is critical). The valleys of the slice are not
+those of R^3 (at ``lambda = 0``, ``u < 1`` the slice shows 2, the space has 4), and its merge
+levels are upper bounds. At the origin the Hessian vanishes for ``lambda = 0``
+(``E ~ 1 - 2 x^2 y``) and is ``2 lambda I`` for ``lambda > 0``: a strict local minimum appears,
+spurious for small ``lambda``.
 
 ``update(level, ridge, depth)`` computes everything (pytest calls it without a browser):
 the sublevel set ``{E <= u}`` with its components (:mod:`lecture_lib.sublevel`), which are
 spurious, the symmetry orbits (curves of constant product, on which the unregularized energy
 is constant: the ``GL(1)`` action ``w_1 -> a w_1, w_2 -> w_2 / a``), and the path of lowest
 maximum between the two global minima in view. ``draw``/``static_view`` make figures,
-``build()`` the ipywidgets controls.
+``build()`` the ipywidgets controls, with every figure precomputed (no kernel needed).
 
     >>> view = update(0.5, 0.0, depth=2)
     >>> view.n_components, round(view.merge_level, 2)
@@ -34,13 +38,15 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from lecture_lib import sublevel
-from lecture_lib.widgets.display import png_output
+from lecture_lib.widgets.display import control_row, precomputed_grid
 
 DEPTHS = (2, 3)
 EXTENT = (-2.0, 2.0, -2.0, 2.0)
 RESOLUTION = 161
 LEVEL_RANGE = (0.0, 2.0)
 RIDGE_RANGE = (0.0, 1.2)
+LEVELS = (0.25, 0.5, 0.8, 1.01, 1.2, 1.6)  # the widget's level slider
+RIDGES = (0.0, 0.3, 1.2)                   # its ridge slider: none, spurious at K = 3, large
 _HELD, _SPURIOUS = "#4C72B0", "#DD8452"
 
 
@@ -258,26 +264,27 @@ def static_view(settings=((2, 0.0, 0.5), (2, 0.0, 1.2), (2, 0.3, 0.8), (3, 0.0, 
     return fig
 
 
-def build(resolution: int = RESOLUTION):
-    """Dropdown (depth), FloatSliders (level ``u``, ridge ``lambda``) above an ``Output``.
+def build(resolution: int = RESOLUTION, levels=LEVELS, ridges=RIDGES):
+    """Controls depth ``K`` (Dropdown), ridge ``lambda`` and level ``u`` (SelectionSliders
+    over ``ridges`` and ``levels``) in one row above the figure.
 
-    Returns ``VBox([HBox([depth, level, ridge]), output])``; the figure is put in
-    ``output.outputs`` as a PNG, kept in the embedded widget state for the HTML.
+    Every figure (``len(DEPTHS) * len(ridges) * len(levels)`` of them) is drawn when the
+    widget is built and switched in the browser through nested ``Stack``s
+    (:func:`lecture_lib.widgets.display.precomputed_grid`), so the controls change the
+    figure in the HTML book too, with no kernel. Returns ``VBox([HBox(controls), Stack])``.
     """
     import ipywidgets as w
 
+    for lam in ridges:
+        _check(2, lam)
     depth = w.Dropdown(options=list(DEPTHS), value=2, description="depth K")
-    level = w.FloatSlider(value=0.5, min=LEVEL_RANGE[0], max=LEVEL_RANGE[1], step=0.01,
-                          description="level u", continuous_update=False, readout_format=".2f")
-    ridge = w.FloatSlider(value=0.0, min=RIDGE_RANGE[0], max=RIDGE_RANGE[1], step=0.05,
-                          description="ridge λ", continuous_update=False, readout_format=".2f")
-    out = w.Output()
+    ridge = w.SelectionSlider(options=[(f"{r:.2g}", float(r)) for r in ridges],
+                              value=float(ridges[0]), description="ridge λ")
+    level = w.SelectionSlider(options=[(f"{u:.3g}", float(u)) for u in levels],
+                              value=min(levels, key=lambda u: abs(u - 0.5)), description="level u")
 
-    def redraw(*_):
-        view = update(level.value, ridge.value, depth.value, resolution)
-        out.outputs = (png_output(draw(view), view.message),)
+    def render(K, lam, u):
+        view = update(u, lam, K, resolution)
+        return draw(view), view.message
 
-    for control in (depth, level, ridge):
-        control.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox([depth, level, ridge]), out])
+    return w.VBox([control_row(depth, ridge, level), precomputed_grid([depth, ridge, level], render)])

@@ -36,7 +36,7 @@ from lecture_lib.data import teacher_student
 from lecture_lib.energy import model_energy
 from lecture_lib.models import QuadraticNet
 from lecture_lib.train import fit_ensemble
-from lecture_lib.widgets.display import png_output
+from lecture_lib.widgets.display import control_row, precomputed_grid
 
 TARGETS = ("random", "planted")
 N_RANGE = (2, 6)  # input dimensions N the widget offers
@@ -293,38 +293,39 @@ def static_view(N: int = 4, widths=None, targets=TARGETS, **kwargs) -> Figure:
     return fig
 
 
-def build(M: int = 9, N: int = 4, target: str = "random", **kwargs):
-    """The widget: IntSliders ``M`` (width) and ``N`` (input dimension, 2-6) and a Dropdown
-    (target) above an ``Output`` holding :func:`draw`'s figure as a PNG (kept in the
-    notebook's widget state). ``kwargs`` (``n_seeds``, ``steps``) go to :func:`update`.
-    Returns the top ``VBox``."""
+def default_widths(N: int, M: int | None = None) -> tuple[int, ...]:
+    """The widths the widget offers at input dimension ``N`` (below, at and above ``N``,
+    up to ``3N``), plus ``M``: at ``N = 4``, ``(2, 3, 4, 6, 9, 12)``, all in the chapter's sweep."""
+    widths = {max(1, N // 2), max(1, N - 1), N, (3 * N) // 2, 2 * N + 1, 3 * N}
+    if M is not None:
+        widths.add(int(M))
+    return tuple(sorted(widths))
+
+
+def build(M: int = 9, N: int = 4, target: str = "random", widths=None, **kwargs):
+    """The widget at input dimension ``N``: a Dropdown (target) and a width slider ``M``
+    over ``widths`` (default :func:`default_widths`) above :func:`draw`'s figure.
+
+    Every figure is computed when the widget is built (each :func:`experiment` is cached, so
+    widths the chapter already swept cost only the drawing) and switched in the browser
+    through nested ``Stack``s (:func:`lecture_lib.widgets.display.precomputed_grid`): the
+    controls change the figure in the HTML book too, with no kernel, and nothing is slow
+    after the build: moving a control never trains. ``kwargs``
+    (``n_seeds``, ``steps``) go to :func:`update`. Returns ``VBox([HBox(controls), Stack])``.
+    """
     import ipywidgets as w
 
     update(M, N, target, **kwargs)  # validates the starting point
-    n_slider = w.IntSlider(value=N, min=N_RANGE[0], max=N_RANGE[1], description="N",
-                           continuous_update=False)
-    m_slider = w.IntSlider(value=M, min=1, max=3 * N, description="width M", continuous_update=False)
+    widths = default_widths(N, M) if widths is None else tuple(sorted({int(m) for m in widths}))
+    for m in widths:
+        update(m, N, target, **kwargs)  # validates every width before the long part
     dropdown = w.Dropdown(options=list(TARGETS), value=target, description="target")
-    out, busy = w.Output(), [False]
+    m_slider = w.SelectionSlider(options=list(widths), value=int(M), description="width M")
 
-    def redraw(*_):
-        if busy[0]:
-            return
-        r = update(m_slider.value, n_slider.value, dropdown.value, **kwargs)
-        out.outputs = (png_output(draw(r), r.message),)
+    def render(t, m):
+        r = update(m, N, t, **kwargs)
+        return draw(r), r.message
 
-    def on_n(change):
-        busy[0] = True
-        try:  # widen first so that min <= value <= max holds at every step
-            m_slider.max = max(m_slider.max, 3 * change["new"])
-            m_slider.value = min(m_slider.value, 3 * change["new"])
-            m_slider.max = 3 * change["new"]
-        finally:
-            busy[0] = False
-        redraw()
-
-    n_slider.observe(on_n, names="value")
-    m_slider.observe(redraw, names="value")
-    dropdown.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox([n_slider, m_slider, dropdown]), out])
+    stack = precomputed_grid([dropdown, m_slider], render)
+    title = w.HTML(f"input dimension N = {N}")
+    return w.VBox([control_row(title, dropdown, m_slider), stack])

@@ -1,8 +1,9 @@
 """Widget of chapter 1: sublevel sets, their valleys, and the merge tree of a surface.
 
 ``update(surface_name, level)`` computes everything (pytest calls it without a browser);
-``draw`` and ``static_view`` make matplotlib figures; ``build()`` wires a Dropdown (the
-surface) and a FloatSlider (the level ``u``) to an ``ipywidgets.Output`` holding the figure.
+``draw`` and ``static_view`` make matplotlib figures; ``build()`` makes a Dropdown (the
+surface) and a level slider whose figures are all precomputed and switched in the browser,
+so the widget works in the HTML book without a kernel.
 
 Example::
 
@@ -22,10 +23,11 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from lecture_lib import sublevel, surfaces
-from lecture_lib.widgets.display import png_output
+from lecture_lib.widgets.display import control_row, linked_stack, precomputed_stack
 
 CHAPTER_SURFACES = ("tilted_double_well", "escape_channel", "plateau", "muller_brown", "bowl")
 RESOLUTION = 121
+N_LEVELS = 4  # evenly spread levels per surface, plus the default one
 _HELD = "#4C72B0"  # valleys holding a global minimum
 _SPURIOUS = ("#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3")
 
@@ -193,44 +195,39 @@ def static_view(surface_name: str, levels, resolution: int = RESOLUTION) -> Figu
     return fig
 
 
-def build(surface_names=CHAPTER_SURFACES, resolution: int = RESOLUTION):
-    """The widget: Dropdown (surface) and FloatSlider (level ``u``, range following the
-    surface) above an ``Output`` holding the figure, drawn once at build time.
+def level_options(name: str, n_levels: int = N_LEVELS) -> tuple[float, ...]:
+    """The levels the widget offers for surface ``name``: ``n_levels`` evenly spread inside
+    its ``level_range`` and :func:`default_level`, rounded to 3 decimals, increasing."""
+    lo, hi = surfaces.get(name).level_range
+    inner = np.linspace(lo, hi, int(n_levels) + 2)[1:-1]
+    return tuple(sorted({round(float(u), 3) for u in (*inner, default_level(name))}))
 
-    Returns ``VBox([HBox([dropdown, slider]), output])``. The figure goes into
-    ``output.outputs`` as a PNG, which works with or without a kernel and is kept in the
-    notebook's embedded widget state.
+
+def build(surface_names=CHAPTER_SURFACES, resolution: int = RESOLUTION, n_levels: int = N_LEVELS):
+    """The widget: a Dropdown (surface) and, for that surface, a level slider over
+    :func:`level_options`, above the figure.
+
+    Every figure is drawn when the widget is built and kept in nested ``Stack``s linked to
+    the controls in the browser (:mod:`lecture_lib.widgets.display`), so the controls
+    change the figure in the HTML book too, with no kernel. Returns
+    ``VBox([HBox([dropdown]), Stack([VBox([HBox([slider]), Stack(outputs)]), ...])])``.
     """
     import ipywidgets as w
 
     names = list(surface_names)
     for name in names:
         surfaces.get(name)  # unknown names raise here, listing the choices
-    lo, hi = surfaces.get(names[0]).level_range
     dropdown = w.Dropdown(options=names, value=names[0], description="surface")
-    slider = w.FloatSlider(value=default_level(names[0]), min=lo, max=hi, step=(hi - lo) / 200,
-                           description="level u", continuous_update=False, readout_format=".3f")
-    out = w.Output()
-    busy = [False]
+    pages = []
+    for name in names:
+        levels = level_options(name, n_levels)
+        slider = w.SelectionSlider(options=[(f"{u:.3g}", u) for u in levels],
+                                   value=min(levels, key=lambda u: abs(u - default_level(name))),
+                                   description="level u", continuous_update=True)
 
-    def redraw(*_):
-        if busy[0]:
-            return
-        view = update(dropdown.value, slider.value, resolution)
-        out.outputs = (png_output(draw(view), view.message),)
+        def render(u, name=name):
+            view = update(name, u, resolution)
+            return draw(view), view.message
 
-    def on_surface(change):
-        lo, hi = surfaces.get(change["new"]).level_range
-        busy[0] = True
-        try:  # widen before narrowing so that min <= max holds at every step
-            slider.min, slider.max = min(lo, slider.min), max(hi, slider.max)
-            slider.value = default_level(change["new"])
-            slider.min, slider.max, slider.step = lo, hi, (hi - lo) / 200
-        finally:
-            busy[0] = False
-        redraw()
-
-    dropdown.observe(on_surface, names="value")
-    slider.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox([dropdown, slider]), out])
+        pages.append(w.VBox([control_row(slider), precomputed_stack(slider, render)]))
+    return w.VBox([control_row(dropdown), linked_stack(dropdown, pages)])
