@@ -7,7 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going
 
-.PHONY: all book test lab student bench clean distclean setup
+# JupyterLab refuses to start as root unless told: containers often run as root.
+LAB_FLAGS := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+# The student's working folder: make lab-student fills it once; make clean and make student
+# never touch it (it ignores itself in git through its own .gitignore).
+STUDENT_WORK := student-work
+
+.PHONY: all book test lab lab-student student assign grade bench clean distclean setup
 
 all: book
 
@@ -36,9 +42,27 @@ test: $(STAMP)
 	  echo "notebook execution times (from the book build):"; cat _build/exec_times.txt; fi; \
 	exit $$status
 
-## lab: JupyterLab on the chapters
+## lab: JupyterLab on the instructor chapters (book/, with solutions)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=book
+	$(BIN)/jupyter lab --ServerApp.root_dir=book $(LAB_FLAGS)
+
+## lab-student: JupyterLab on the released student notebooks, copied once into student-work/
+lab-student: assign
+	@mkdir -p $(STUDENT_WORK)
+	@[ -f $(STUDENT_WORK)/.gitignore ] || echo '*' > $(STUDENT_WORK)/.gitignore
+	@for nb in _build/nbgrader/release/*/*.ipynb; do \
+	  if [ -e "$(STUDENT_WORK)/$$(basename $$nb)" ]; then echo "kept your $(STUDENT_WORK)/$$(basename $$nb)"; \
+	  else cp "$$nb" $(STUDENT_WORK)/ && echo "new: $(STUDENT_WORK)/$$(basename $$nb)"; fi; done
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(STUDENT_WORK) $(LAB_FLAGS)
+
+## assign: release every chapter as an nbgrader assignment (_build/nbgrader/release/chNN/)
+assign: $(STAMP)
+	$(BIN)/python tools/assign.py assign
+
+## grade: autograde SUBMISSIONS/<student>/<chapter>.ipynb, gradebook in _build/nbgrader/grades.csv
+grade: $(STAMP)
+	@[ -n "$(SUBMISSIONS)" ] || { echo "usage: make grade SUBMISSIONS=dir (dir/<student>/NN_topic.ipynb)"; exit 2; }
+	$(BIN)/python tools/assign.py grade "$(SUBMISSIONS)"
 
 ## student: the student edition (_build/student/notebooks and _build/student/html)
 student: $(STAMP)
@@ -56,3 +80,13 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+## experiments: chapter 5's stored run (experiments/geodesics.json; resumable per pair, CUDA when present)
+.PHONY: experiments
+experiments: $(STAMP)
+	$(BIN)/python tools/experiments.py
+
+## gpu-check: on a CUDA machine, the CUDA tests and the benchmarks in about 5 min (skips without CUDA)
+.PHONY: gpu-check
+gpu-check:
+	@py=$$([ -x $(BIN)/python ] && echo $(BIN)/python || command -v python3); $$py benchmarks/gpu_check.py
