@@ -20,7 +20,6 @@ True
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 
 import torch
@@ -28,10 +27,11 @@ import torch.nn.functional as F
 
 from lecture_lib.arguments import positive_int, seed as check_seed
 from lecture_lib.data import mnist
+from lecture_lib.runtime import full_scale
 from lecture_lib.models import MLP, SmallCNN
 from lecture_lib.train import fit
 
-FULL = os.environ.get("LECTURE_FULL") == "1"
+FULL = full_scale()
 CHANNELS = (8, 16)  # SmallCNN: 9,098 parameters
 HIDDEN = 12  # MLP 784-12-10: 9,550 parameters
 

@@ -23,17 +23,17 @@ batched with ``torch.func``: ``vmap`` over tasks of ``grad`` through ``functiona
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import torch
 from torch.func import functional_call, grad, vmap
 
 from lecture_lib.arguments import positive_float, positive_int, nonnegative_int
+from lecture_lib.runtime import full_scale
 from lecture_lib.models import MLP
 from lecture_lib.train import make_optimizer
 
-FULL = os.environ.get("LECTURE_FULL") == "1"
+FULL = full_scale()
 AMPLITUDE, PHASE, X_RANGE = (0.1, 5.0), (0.0, math.pi), (-5.0, 5.0)
 
 

@@ -25,17 +25,16 @@ True
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 
 import torch
 
 from lecture_lib.arguments import choice, positive_float, positive_int
+from lecture_lib.runtime import full_scale
 from lecture_lib.models import MLP
 from lecture_lib.train import make_optimizer
 
-FULL = os.environ.get("LECTURE_FULL") == "1"
+FULL = full_scale()
 METHODS = ("euler", "rk4", "leapfrog", "learned")
 
 

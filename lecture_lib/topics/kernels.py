@@ -41,7 +41,7 @@ from lecture_lib.arguments import positive_float, positive_int
 from lecture_lib.models import MLP, BatchedForward, TwoLayer, _check_x, _layer, _uniform
 from lecture_lib.data import teacher_student
 from lecture_lib.train import fit_ensemble
-from lecture_lib.topics.relu import one_thread
+from lecture_lib.runtime import one_thread
 
 TAYLOR3 = (0.0, 1.0, 0.5, 1.0 / 6.0)  # sigma(z) = z + z^2/2 + z^3/6, the cubic Taylor polynomial of e^z - 1
 

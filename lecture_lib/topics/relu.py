@@ -24,10 +24,8 @@ Two computations on ``Phi(x; Theta) = W_2 rho(W_1 x)``, ``rho(z) = max(z, 0)``, 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import os
 from dataclasses import dataclass
 
 import torch
@@ -37,32 +35,15 @@ from lecture_lib import paths, sublevel
 from lecture_lib.arguments import positive_int, real
 from lecture_lib.energy import model_energy
 from lecture_lib.models import TwoLayer
+from lecture_lib.runtime import full_scale, one_thread
 
 MERGE_LEVEL = 0.5  # the proven lowest level joining the two valleys (module docstring)
 SLICE_EXTENT = (-2.0, 2.0, -2.0, 2.0)
 
 
-def full_scale() -> bool:
-    """Whether ``LECTURE_FULL=1`` asks for the paper-scale sweeps."""
-    return os.environ.get("LECTURE_FULL") == "1"
-
-
 def default_device() -> str:
     """``"cuda"`` for the full sweeps on a GPU machine, else ``"cpu"``."""
     return "cuda" if full_scale() and torch.cuda.is_available() else "cpu"
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run torch on one CPU thread inside the block: these problems are small matmuls, and
-    on two busy shared cores one thread ran them about 10x faster than two (measured here:
-    the default rate sweep took 630 s on two threads under load, 18 s on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- two valleys

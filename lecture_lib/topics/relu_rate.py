@@ -25,7 +25,8 @@ from lecture_lib.arguments import positive_int
 from lecture_lib.data import teacher_student
 from lecture_lib.energy import model_energy
 from lecture_lib.models import TwoLayer
-from lecture_lib.topics.relu import default_device, full_scale, one_thread
+from lecture_lib.runtime import full_scale, one_thread
+from lecture_lib.topics.relu import default_device
 from lecture_lib.train import fit_ensemble
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -43,6 +42,7 @@ from lecture_lib.arguments import positive_float, positive_int, real
 from lecture_lib.data import Dataset, digits, teacher_student
 from lecture_lib.energy import flatten, model_energy
 from lecture_lib.models import BatchedForward, ResNetShamir, _layer
+from lecture_lib.runtime import one_thread
 
 
 class ShamirNet(BatchedForward, ResNetShamir):
@@ -202,23 +202,6 @@ def train_many(task: Dataset, width: int, *, n_seeds: int = 16, steps=(300,), lr
         raise ValueError(f"steps must be increasing positive integers, got {steps!r}")
     with one_thread():
         return _train(task, width, n_seeds, steps, lr, init_scale, skip, seed)
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run the block on one CPU thread, then restore the thread count.
-
-    The chapter's computations are many small batched matmuls: for 16 runs of width 16 on
-    256 samples a training step took 2.2 ms of CPU on one thread and 34 ms on two busy cores
-    (measured on the 2-core development machine, shared with other jobs), and one thread
-    makes every sum, hence every number of the chapter, reproducible.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(task, width, n_seeds, steps, lr, init_scale, skip, seed):

@@ -31,6 +31,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lecture_lib import paths
+from lecture_lib.runtime import one_thread
 from lecture_lib.topics import lifting
 from lecture_lib.data import teacher_student
 from lecture_lib.energy import model_energy
@@ -156,12 +157,8 @@ def experiment(n_in: int, width: int, target: str = "random", *, n_seeds: int = 
 
 @functools.lru_cache(maxsize=128)  # keyed on the normalised positional arguments
 def _experiment(n_in, width, target, n_seeds, steps, lr, tol, seed, path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matmuls: measured 5-20x faster on one thread than on two busy cores
-    try:
+    with one_thread():  # tiny matmuls: measured 5-20x faster on one thread than on two busy cores
         return _run(n_in, width, target, n_seeds, steps, lr, tol, seed, path)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(n_in, width, target, n_seeds, steps, lr, tol, seed, path):
