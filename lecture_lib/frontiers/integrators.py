@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import math  # noqa: F401 (the doctest uses it)
 from dataclasses import dataclass
 
 import torch
