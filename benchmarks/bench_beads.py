@@ -3,17 +3,19 @@ algorithm run bead by bead with ``torch.optim`` (the way Freeman & Bruna's code 
 bead as a model), and the wall time of one full connection (results: benchmarks/RESULTS.md).
 
     .venv/bin/python benchmarks/bench_beads.py [--n 256] [--beads 8] [--steps 40] [--repeats 5] [--device cpu|cuda]
+        [--channels 16 32] [--chunk-size K] [--skip-full]
 
 1. Beads: ``--beads`` starting points on the segment between two independently trained
    SmallCNNs (channels 16, 32), trained for ``--steps`` Adam steps each toward the target
    ``0.95 level``, keeping each bead's best point. *Batched*: ``lecture_lib.paths.strings._descend``
-   (all beads in one batched energy call per step, ``torch.func`` vmap over the stacked
-   parameter vectors). *Bead by bead*: for each bead, its parameters loaded once into an
+   (all beads in one batched energy call per step: ``SmallCNN.forward_batched``, the B weight
+   sets as one grouped convolution, in chunks of ``--chunk-size`` beads, default the energy's
+   own choice). *Bead by bead*: for each bead, its parameters loaded once into an
    ``nn.Module`` and trained by ``torch.optim.Adam`` with the same per-coordinate rate and
    epsilon, the same best-so-far and stopping rule. Same algorithm, so the same result up to
    rounding: the script prints the largest difference of the beads' final energies.
-   Medians of ``--repeats`` runs, the two methods in turn within each repeat.
-2. One full ``string_sampling(E, a, b, level)`` with default options: wall and CPU time.
+   Medians of ``--repeats`` runs (wall and CPU time), the two methods in turn within each repeat.
+2. (unless ``--skip-full``) One full ``string_sampling(E, a, b, level)`` with default options: wall and CPU time.
 """
 
 from __future__ import annotations
@@ -34,16 +36,17 @@ from lecture_lib.paths import CountedEnergy, string_sampling
 from lecture_lib.paths.strings import _descend
 
 
-def setup(n, device, level):
+def setup(n, device, level, channels=(16, 32), chunk_size=None):
     ds = data.mnist(seed=0, device=device)
     x, y = ds.x_train[:n], ds.y_train[:n]
     torch.manual_seed(0)
-    net = models.SmallCNN().to(device)
-    E = model_energy(net, ds.loss, x, y)
+    net = models.SmallCNN(channels=channels).to(device)
+    E = model_energy(net, ds.loss, x, y, chunk_size=chunk_size)
+    print(E, flush=True)
     ends = []
     for seed in (1, 2):
         torch.manual_seed(seed)
-        r = train.train_to_level(E, flatten(models.SmallCNN().to(device)), level, scale=level,
+        r = train.train_to_level(E, flatten(models.SmallCNN(channels=channels).to(device)), level, scale=level,
                                  max_steps=2000, lr=1e-3)
         print(f"endpoint {seed}: {r.message}", flush=True)
         ends.append(r.theta)
@@ -86,11 +89,14 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--level", type=float, default=0.3)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--channels", type=int, nargs=2, default=(16, 32))
+    p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--skip-full", action="store_true")
     o = p.parse_args()
     device = torch.device(o.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"device {device}, load average {os.getloadavg()[0]:.1f}", flush=True)
-    net, loss_fn, x, y, E, (a, b) = setup(o.n, device, o.level)
+    net, loss_fn, x, y, E, (a, b) = setup(o.n, device, o.level, tuple(o.channels), o.chunk_size)
     g = torch.Generator(device=device).manual_seed(0)
     t = torch.arange(1, o.beads + 1, device=device, dtype=a.dtype)[:, None] / (o.beads + 1)
     h = torch.full((o.beads,), float((b - a).norm()) / (o.beads + 1), device=device, dtype=a.dtype)
@@ -98,27 +104,33 @@ def main():
                                                                    device=device, dtype=a.dtype)
     target = 0.95 * o.level
     times = {"batched": [], "bead by bead": []}
+    cpu = {k: [] for k in times}
     for _ in range(o.repeats):
         for name in times:
             sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             v = (batched(E, starts, target, h, 0.01, o.steps) if name == "batched" else
                  bead_by_bead(net, loss_fn, x, y, starts, target, h, 0.01, o.steps))
             sync()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
             if name == "batched":
                 v_batched = v.cpu()
             else:
                 v_loop = v
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n{o.beads} beads x {o.steps} Adam steps, SmallCNN(16, 32) d={a.numel()}, N={o.n}, "
-          f"median of {o.repeats}:")
-    print("| method | time (s) | speed-up |\n|---|---|---|")
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"\n{o.beads} beads x {o.steps} Adam steps, SmallCNN{tuple(o.channels)} d={a.numel()}, N={o.n}, "
+          f"chunk_size {E.chunk_size}, median of {o.repeats}, load average {os.getloadavg()[0]:.1f}:")
+    print("| method | wall (s) | CPU (s) | speed-up (wall) | speed-up (CPU) |\n|---|---|---|---|---|")
     for k in times:
-        print(f"| {k} | {med[k]:.3f} | {med['bead by bead'] / med[k]:.2f}x |")
+        print(f"| {k} | {med[k]:.3f} | {med_cpu[k]:.3f} | {med['bead by bead'] / med[k]:.2f}x "
+              f"| {med_cpu['bead by bead'] / med_cpu[k]:.2f}x |")
     print(f"final bead energies: batched {v_batched.tolist()}\n  bead by bead {v_loop.tolist()}\n"
           f"  max |difference| {float((v_batched.double() - v_loop.double()).abs().max()):.3g}")
+    if o.skip_full:
+        return
     c0, t0 = time.process_time(), time.perf_counter()
     r = string_sampling(E, a, b, o.level, progress=False)
     print(f"\nfull connection, defaults, level {o.level}: wall {time.perf_counter() - t0:.1f} s, "

@@ -423,8 +423,15 @@ class SmallCNN(BatchedForward, nn.Module):
         self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
         self.head = nn.Linear(c2 * (image_size // 4) ** 2, n_classes)
 
-    def _images(self, x):
+    def _images(self, x, B=None):
+        """``(N, 1, s, s)``; with ``B``, per-row inputs ``(B, N, s*s)`` or ``(B, N, 1, s, s)`` become
+        ``(N, B, s, s)`` (row b's images on channel b)."""
         s = self.image_size
+        if B is not None and isinstance(x, torch.Tensor) and x.dim() in (3, 5):
+            if x.shape[0] != B or tuple(x.shape[2:]) not in ((s * s,), (1, s, s)):
+                raise ValueError(f"SmallCNN: per-row inputs must have shape (B={B}, N, {s * s}) or "
+                                 f"(B={B}, N, 1, {s}, {s}), got {tuple(x.shape)}")
+            return x.reshape(B, x.shape[1], s, s).transpose(0, 1)
         if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[1] == s * s:
             x = x.reshape(-1, 1, s, s)
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (1, s, s):
@@ -439,9 +446,11 @@ class SmallCNN(BatchedForward, nn.Module):
         return self.head(x.flatten(1))
 
     def forward_stacked(self, params, x):
-        """``[conv1.w, conv1.b, conv2.w, conv2.b, head.w, head.b]`` stacked along B -> ``(B, N, n_classes)``."""
+        """``[conv1.w, conv1.b, conv2.w, conv2.b, head.w, head.b]`` stacked along B -> ``(B, N, n_classes)``.
+
+        ``x``: shared ``(N, 1, s, s)`` / ``(N, s*s)``, or per row ``(B, N, 1, s, s)`` / ``(B, N, s*s)``."""
         B = _stacked_shapes_ok(self, params)
-        x = self._images(x)
+        x = self._images(x, B)
         w1, b1, w2, b2, wh, bh = params
         h = F.max_pool2d(torch.relu(_grouped_conv(x, w1, b1, F.conv2d, padding=1)), 2)  # (N, B*c1, s/2, s/2)
         h = F.max_pool2d(torch.relu(_grouped_conv(h, w2, b2, F.conv2d, padding=1)), 2)  # (N, B*c2, s/4, s/4)
@@ -474,7 +483,16 @@ class CNN1D(BatchedForward, nn.Module):
             raise ValueError(f"length {length} is too short for three stride-2 convolutions")
         self.head = nn.Linear(channels * n, n_classes)
 
-    def _signals(self, x):
+    def _signals(self, x, B=None):
+        """``(N, 1, L)``; with ``B``, per-row inputs ``(B, N, L)`` (``N > 1``) or ``(B, N, 1, L)``
+        become ``(N, B, L)``. A 3-D ``(n, 1, L)`` is always read as shared ``(N, 1, L)``."""
+        L = self.length
+        per_row = isinstance(x, torch.Tensor) and (x.dim() == 4 or (x.dim() == 3 and x.shape[1] != 1))
+        if B is not None and per_row:
+            if x.shape[0] != B or tuple(x.shape[2:]) not in ((L,), (1, L)):
+                raise ValueError(f"CNN1D: per-row inputs must have shape (B={B}, N, {L}) or "
+                                 f"(B={B}, N, 1, {L}), got {tuple(x.shape)}")
+            return x.reshape(B, x.shape[1], L).transpose(0, 1)
         x = x[:, None, :] if isinstance(x, torch.Tensor) and x.dim() == 2 else x
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or tuple(x.shape[1:]) != (1, self.length):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -488,9 +506,11 @@ class CNN1D(BatchedForward, nn.Module):
         return self.head(x.flatten(1))
 
     def forward_stacked(self, params, x):
-        """``[convs.k.w, convs.k.b for k = 0, 1, 2; head.w, head.b]`` stacked along B -> ``(B, N, n_classes)``."""
+        """``[convs.k.w, convs.k.b for k = 0, 1, 2; head.w, head.b]`` stacked along B -> ``(B, N, n_classes)``.
+
+        ``x``: shared ``(N, L)`` / ``(N, 1, L)``, or per row ``(B, N, L)`` / ``(B, N, 1, L)``."""
         B = _stacked_shapes_ok(self, params)
-        h = self._signals(x)
+        h = self._signals(x, B)
         for k in range(len(self.convs)):  # (N, B*channels, n_k)
             h = torch.relu(_grouped_conv(h, params[2 * k], params[2 * k + 1], F.conv1d, stride=2, padding=1))
         return _grouped_head(h, B, params[-2], params[-1])
@@ -538,11 +558,21 @@ class CharLSTM(BatchedForward, nn.Module):
         return self.head(h)
 
     def forward_stacked(self, params, idx):
-        """``[embed.w, (w_ih, w_hh, b_ih, b_hh) per layer, head.w, head.b]`` stacked -> ``(B, N, T, vocab)``."""
+        """``[embed.w, (w_ih, w_hh, b_ih, b_hh) per layer, head.w, head.b]`` stacked -> ``(B, N, T, vocab)``.
+
+        ``idx``: shared ``(N, T)`` or per row ``(B, N, T)``."""
         B = _stacked_shapes_ok(self, params)
-        self._check_idx(idx)
-        N, T = idx.shape
-        h_seq = params[0][:, idx.reshape(-1)]  # (B, N*T, embed): row n*T + t is character (n, t)
+        if isinstance(idx, torch.Tensor) and idx.dim() == 3:
+            if idx.shape[0] != B:
+                raise ValueError(f"CharLSTM: per-row inputs must have shape (B={B}, N, T), got {tuple(idx.shape)}")
+            self._check_idx(idx[0])
+            rows = torch.arange(B, device=idx.device)[:, None]
+            N, T = idx.shape[1:]
+            h_seq = params[0][rows, idx.reshape(B, -1)]  # (B, N*T, embed)
+        else:
+            self._check_idx(idx)
+            N, T = idx.shape
+            h_seq = params[0][:, idx.reshape(-1)]  # (B, N*T, embed): row n*T + t is character (n, t)
         for layer in range(self.lstm.num_layers):
             w_ih, w_hh, b_ih, b_hh = params[1 + 4 * layer: 5 + 4 * layer]
             h_seq = _lstm_layer(h_seq.reshape(B, N, T, -1), w_ih, w_hh, b_ih + b_hh)  # (B, N, T, hidden)

@@ -1,6 +1,6 @@
 """The networks of issue 8 at sizes that train and connect in seconds, for
-tests/test_paths_on_networks.py (``text_lstm`` is defined but its energy cannot be built
-yet: ``nn.LSTM`` has no vmap batching rule).
+tests/test_paths_on_networks.py (``text_lstm``'s energy uses ``CharLSTM.forward_batched``, a
+stacked LSTM recurrence, since ``nn.LSTM`` has no vmap batching rule).
 
 Each entry builds ``(energy, a, b, low, high)``: two endpoints trained independently (from
 ``torch.manual_seed(1)`` and ``(2)``) by full-batch Adam to just under the level ``low``

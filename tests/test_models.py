@@ -235,3 +235,18 @@ def test_conv_and_lstm_forward_batched_reject_bad_inputs_by_name():
         lstm.forward_batched(torch.zeros(2, 3), torch.zeros(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="params must be stacked tensors"):
         cnn.forward_stacked(cnn.split_theta(theta(cnn))[:-1], torch.zeros(3, 64))
+
+
+@pytest.mark.parametrize("model", _conv_and_lstm_models(), ids=lambda m: type(m).__name__)
+def test_conv_and_lstm_per_row_inputs_match_each_row_alone(model):
+    """x (B, N, ...): row b of theta sees only its own inputs (fit_ensemble's per-member batches)."""
+    g = torch.Generator().manual_seed(3)
+    model = model.double()
+    xs = torch.stack([_inputs(model, 4, g) for _ in range(3)])  # (B=3, N=4, ...)
+    xs = xs if not xs.is_floating_point() else xs.double()
+    theta = torch.randn(3, sum(p.numel() for p in model.parameters()), generator=g, dtype=torch.float64)
+    per_row = model.forward_batched(theta, xs)
+    for b in range(3):
+        torch.testing.assert_close(per_row[b], model.forward_batched(theta[b:b + 1], xs[b])[0], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="per-row inputs must have shape"):
+        model.forward_batched(theta, xs[:2])

@@ -59,10 +59,16 @@ def test_ridge_penalty_is_part_of_the_objective_in_fit_and_ensemble(method):
     assert ens.final_losses[1].item() == pytest.approx(one.final_loss, rel=1e-12)
 
 
+def _plain_conv_net(channels):
+    """A small 1-D CNN as a plain nn.Sequential: a module with no forward_batched."""
+    return torch.nn.Sequential(torch.nn.Unflatten(1, (1, 40)), torch.nn.Conv1d(1, channels, 5, stride=2, padding=1),
+                               torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(channels * 19, 10)).double()
+
+
 def test_fit_ensemble_trains_modules_without_batched_forward():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(20, 40, generator=g, dtype=torch.float64), torch.randint(0, 10, (20,), generator=g)
-    make = lambda: models.CNN1D(channels=4).double()  # noqa: E731
+    make = lambda: _plain_conv_net(4)  # noqa: E731
     kwargs = dict(steps=5, lr=0.01, batch_size=10, progress=False)
     ens = train.fit_ensemble(make, 2, F.cross_entropy, x, y, **kwargs)
     assert "(functional_call)" in ens.message
@@ -155,7 +161,7 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="unknown method 'jit'; choose one of 'auto'"):
         train.fit_ensemble(_make_mlp, 2, F.mse_loss, x, y, steps=1, lr=0.1, method="jit")
     with pytest.raises(ValueError, match="no buffer-free forward_batched"):
-        train.fit_ensemble(lambda: models.CNN1D(channels=2).double(), 2, F.cross_entropy, torch.zeros(4, 40),
+        train.fit_ensemble(lambda: _plain_conv_net(2), 2, F.cross_entropy, torch.zeros(4, 40),
                            torch.zeros(4, dtype=torch.long), steps=1, lr=0.1, method="forward_batched")
     with pytest.raises(ValueError, match="theta0 must have shape"):
         train.train_to_level(_bowl, torch.zeros(2, 3), 0.0)
