@@ -37,7 +37,7 @@ def _call(fn, exercise, what, *args):
 def check_decomposition(fn, tol: float = 1e-9) -> Verdict:
     """``fn(J)`` returns ``(S, A)``, the symmetric and antisymmetric parts of a game Jacobian
     (Balduzzi et al. 2018); checked on three matrices of sizes 2, 3 and 5."""
-    exercise, what = 'the exercise "Decompose a game Jacobian" of chapter 7', "decompose(J) returning (S, A)"
+    exercise, what = 'Exercise 7.1 (Decompose a game Jacobian)', "decompose(J) returning (S, A)"
     for J in _jacobians():
         try:
             got = _call(fn, exercise, what, J.copy())
@@ -88,7 +88,7 @@ CHAIN_CASES = ((4, 0.5), (6, 1.0), (7, 1.3))
 def check_ground_energy(fn, rtol: float = 1e-6) -> Verdict:
     """``fn(n_spins, h)`` returns the exact ground-state energy of the periodic transverse-field
     Ising chain ``H = -sum Z_i Z_{i+1} - h sum X_i``; checked on three chains (one of odd length)."""
-    exercise = 'the exercise "The exact ground-state energy of a small chain" of chapter 7'
+    exercise = 'Exercise 7.2 (The exact ground-state energy of a small chain)'
     what = "ground_energy(n_spins, h)"
     for n, h in CHAIN_CASES:
         try:
@@ -136,7 +136,7 @@ def _sga_cases():
 def check_sga(fn, tol: float = 1e-9) -> Verdict:
     """``fn(xi, J, lam)`` returns the adjusted direction of symplectic gradient adjustment with
     the sign rule (alignment) of Balduzzi et al. (2018), Algorithm 1, ``eps = 1/10``."""
-    exercise = 'the exercise "The sign rule of symplectic gradient adjustment" of chapter 7'
+    exercise = 'Exercise 7.3 (The sign rule of symplectic gradient adjustment)'
     what = "sga_direction(xi, J, lam)"
     for xi, J, lam in _sga_cases():
         try:
