@@ -90,7 +90,8 @@ def barrier_widget(entries: dict):
     labels = list(entries)
     control = w.Dropdown(options=labels, value=labels[0], description="task, level")
     stack = precomputed_stack(control, lambda label: update(entries[label])[:2])
-    button = w.Button(description="Run again (new seed)")
+    button = w.Button(description="Run again (new seed)", tooltip="re-runs string sampling: needs a running kernel",
+                      layout=w.Layout(width="auto"))
     busy = w.Label("")
     live = w.Output()
     state = {"seed": 1}
