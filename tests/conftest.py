@@ -4,6 +4,8 @@ Offers (for any test file):
 
 * ``ROOT`` (the repository root) and ``toc_files()`` / ``chapter_notebooks()`` (the
   ``_toc.yml`` entries, and those that are notebooks, as ``Path``s under ``ROOT``);
+* ``one_thread`` (module scope): torch on one CPU thread for the module's tests
+  (``lecture_lib.runtime.one_thread``: the course's small models run faster that way);
 * ``book_build`` (session scope): builds the book ONCE per pytest run with
   ``jupyter-book build . -W -n --keep-going --all`` into a fresh ``_build/html``; returns a
   ``BookBuild``; the browser and student tests reuse it. The build log is kept in
@@ -100,3 +102,12 @@ def book_build() -> BookBuild:
         exec_seconds,
         message,
     )
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run the tests of a module on one torch thread (``lecture_lib.runtime.one_thread``)."""
+    from lecture_lib.runtime import one_thread as block
+
+    with block():
+        yield

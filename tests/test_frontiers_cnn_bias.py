@@ -10,13 +10,7 @@ from lecture_lib.frontiers import cnn_bias
 from lecture_lib.train import fit
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions: one intra-op thread is faster on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_pixel_permutation_is_a_fixed_permutation():

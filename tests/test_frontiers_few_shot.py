@@ -8,12 +8,7 @@ import torch
 from lecture_lib.frontiers import few_shot
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_tasks_are_sinusoids_with_parameters_in_range():

@@ -8,14 +8,7 @@ import torch
 
 from lecture_lib.frontiers import games
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many small tensor operations: one intra-op thread is faster than several, and much
-    faster on a loaded machine (measured: 2 threads took 30x longer under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 T0 = torch.tensor([[1.0, 2.0], [-0.5, 0.3]], dtype=torch.float64)

@@ -9,12 +9,7 @@ import torch
 from lecture_lib.frontiers import integrators as itg
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 Z0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)

@@ -1,20 +1,12 @@
 """RBM wave functions for the transverse-field Ising chain: the Hamiltonian, exact
 diagonalization against the free-fermion closed form, the variational bound, and convergence."""
 
-import numpy as np
 import pytest
 import torch
 
 from lecture_lib.frontiers import wavefunctions as wf
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many small tensor operations: one intra-op thread is faster than several, and much
-    faster on a loaded machine (measured: 2 threads took 30x longer under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 

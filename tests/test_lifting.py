@@ -130,15 +130,6 @@ def test_factorized_lifted_solution_reaches_the_lifted_loss_through_the_network(
         assert float(mse(_net(U, W)(x), y)) == pytest.approx(sol.loss, rel=1e-10)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls: one thread avoids the thread pool's overhead on busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_lifted_optimum_is_below_every_trained_network_and_reached_by_wide_ones(one_thread):
     x, y = _random_problem(n=24, N=3)
     sol = lifting.lifted_solution(x, y)

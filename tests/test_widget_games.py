@@ -3,19 +3,13 @@ control option has a precomputed page linked in the browser."""
 
 import matplotlib
 import pytest
-import torch
 
 matplotlib.use("Agg")
 
 from lecture_lib.widgets import games as wg  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_update_without_adjustment_makes_sga_equal_to_plain_descent():
