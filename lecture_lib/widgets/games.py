@@ -23,7 +23,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lecture_lib.frontiers import games
-from lecture_lib.widgets.display import png_output
+from lecture_lib.widgets.display import control_row, precomputed_grid
 
 LRS = (0.01, 0.02, 0.032, 0.05)
 LAMS = (0.0, 0.005, 0.01, 0.04)
@@ -147,19 +147,8 @@ def build():
 
     lr = w.SelectionSlider(options=list(LRS), value=0.032, description="lr η")
     lam = w.SelectionSlider(options=list(LAMS), value=0.01, description="λ")
-    outer = []
-    for lr_value in LRS:
-        inner = []
-        for lam_value in LAMS:
-            view = update(lr_value, lam_value)
-            fig = draw(view)
-            out = w.Output()
-            out.outputs = (png_output(fig, view.message),)
-            inner.append(out)
-        stack = w.Stack(inner, selected_index=lam.index)
-        w.jslink((lam, "index"), (stack, "selected_index"))
-        outer.append(stack)
-    top = w.Stack(outer, selected_index=lr.index)
-    w.jslink((lr, "index"), (top, "selected_index"))
-    controls = w.HBox([lr, lam], layout=w.Layout(flex_flow="row wrap"))
-    return w.VBox([controls, top])
+    def render(lr_value, lam_value):
+        view = update(lr_value, lam_value)
+        return draw(view), view.message
+
+    return w.VBox([control_row(lr, lam), precomputed_grid([lr, lam], render)])

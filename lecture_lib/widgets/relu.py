@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lecture_lib.topics import relu_rate
-from lecture_lib.widgets.display import png_output
+from lecture_lib.widgets.display import control_row, precomputed_grid
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,6 @@ def build(n_in: int = 2, width: int = 16, result: relu_rate.RateResult | None = 
     ``selected_index`` ``jslink``-ed to the controls, so the figure changes without a kernel.
     All pages are rendered here from the cached sweep. Returns the top ``VBox``."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
 
     result = relu_rate.rate_experiment() if result is None else result
     update(n_in, width, result)  # validates the starting point
@@ -139,23 +138,12 @@ def build(n_in: int = 2, width: int = 16, result: relu_rate.RateResult | None = 
                                 style={"button_width": "3em"})
     m_control = w.SelectionSlider(options=list(result.widths), value=width, description="width m",
                                   continuous_update=False)
-    pages = []
-    for n in result.n_ins:
-        outs = []
-        for m in result.widths:
-            view = update(n, m, result)
-            fig = draw(view)
-            out = w.Output()
-            out.outputs = (png_output(fig, view.message, dpi=dpi),)
-            plt.close(fig)
-            outs.append(out)
-        inner = w.Stack(outs, selected_index=m_control.index)
-        w.jslink((m_control, "index"), (inner, "selected_index"))
-        pages.append(inner)
-    outer = w.Stack(pages, selected_index=n_control.index)
-    w.jslink((n_control, "index"), (outer, "selected_index"))
-    controls = w.HBox([n_control, m_control], layout=w.Layout(flex_flow="row wrap"))
-    return w.VBox([controls, outer])
+
+    def render(n, m):
+        view = update(n, m, result)
+        return draw(view), view.message
+
+    return w.VBox([control_row(n_control, m_control), precomputed_grid([n_control, m_control], render, dpi=dpi)])
 
 
 # ----------------------------------------------------------------------------- chapter figures
