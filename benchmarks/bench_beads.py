@@ -3,7 +3,7 @@ algorithm run bead by bead with ``torch.optim`` (the way Freeman & Bruna's code 
 bead as a model), and the wall time of one full connection (results: benchmarks/RESULTS.md).
 
     .venv/bin/python benchmarks/bench_beads.py [--n 256] [--beads 8] [--steps 40] [--repeats 5] [--device cpu|cuda]
-        [--channels 16 32] [--chunk-size K] [--skip-full]
+        [--channels 16 32] [--chunk-size K] [--image-size 28|12] [--skip-full]
 
 1. Beads: ``--beads`` starting points on the segment between two independently trained
    SmallCNNs (channels 16, 32), trained for ``--steps`` Adam steps each toward the target
@@ -34,19 +34,25 @@ from lecture_lib import data, models, train
 from lecture_lib.energy import flatten, model_energy
 from lecture_lib.paths import CountedEnergy, string_sampling
 from lecture_lib.paths.strings import _descend
+from lecture_lib.topics.geodesic_experiments import downsample_mnist
 
 
-def setup(n, device, level, channels=(16, 32), chunk_size=None):
+def setup(n, device, level, channels=(16, 32), chunk_size=None, image_size=28):
     ds = data.mnist(seed=0, device=device)
     x, y = ds.x_train[:n], ds.y_train[:n]
+    if image_size == 12:  # chapter 5's size: MNIST averaged to 12 x 12
+        x = downsample_mnist(x)
+    elif image_size != 28:
+        raise SystemExit("--image-size is 28 (MNIST) or 12 (chapter 5's downsampled MNIST)")
     torch.manual_seed(0)
-    net = models.SmallCNN(channels=channels).to(device)
+    make = lambda: models.SmallCNN(image_size=image_size, channels=channels).to(device)
+    net = make()
     E = model_energy(net, ds.loss, x, y, chunk_size=chunk_size)
     print(E, flush=True)
     ends = []
     for seed in (1, 2):
         torch.manual_seed(seed)
-        r = train.train_to_level(E, flatten(models.SmallCNN(channels=channels).to(device)), level, scale=level,
+        r = train.train_to_level(E, flatten(make()), level, scale=level,
                                  max_steps=2000, lr=1e-3)
         print(f"endpoint {seed}: {r.message}", flush=True)
         ends.append(r.theta)
@@ -91,12 +97,13 @@ def main():
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--channels", type=int, nargs=2, default=(16, 32))
     p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--image-size", type=int, default=28)
     p.add_argument("--skip-full", action="store_true")
     o = p.parse_args()
     device = torch.device(o.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"device {device}, load average {os.getloadavg()[0]:.1f}", flush=True)
-    net, loss_fn, x, y, E, (a, b) = setup(o.n, device, o.level, tuple(o.channels), o.chunk_size)
+    net, loss_fn, x, y, E, (a, b) = setup(o.n, device, o.level, tuple(o.channels), o.chunk_size, o.image_size)
     g = torch.Generator(device=device).manual_seed(0)
     t = torch.arange(1, o.beads + 1, device=device, dtype=a.dtype)[:, None] / (o.beads + 1)
     h = torch.full((o.beads,), float((b - a).norm()) / (o.beads + 1), device=device, dtype=a.dtype)

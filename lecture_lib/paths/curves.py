@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .. import arguments as args
 from .polygon import Path
 from .results import PathResult, make_result
-from .validate import check_endpoints, check_point, evaluate_endpoints
+from .validate import check_endpoints, check_point, evaluate_endpoints, level_scale
 
 KINDS = ("bezier", "polychain")
 OPTIMIZERS = ("adam", "sgd")
@@ -79,10 +79,17 @@ def bezier(energy, a: Tensor, b: Tensor, *, kind: str = "bezier", n_t: int = 16,
     (scale-free, ``L = |b - a|``, ``d`` the dimension): Adam ``0.02 L / sqrt(d)`` (a step of
     about ``0.02 L``), SGD ``0.05 L / |grad ell(init)|``. ``seed`` fixes the ``t`` draws.
 
+    With a ``level``: the mean is not the maximum, and a curve whose mean energy is low can
+    still cross the level, typically near ends trained to just under it. If the curve's
+    maximum on the ``n_points`` grid is above the level, up to ``steps`` more steps minimise
+    the mean excess over ``target = level - 0.05 (level - min(0, E(a), E(b)))``
+    (:func:`_under_level`), keeping the best control point.
+
     Returns a :class:`PathResult` whose ``path`` is the curve at ``n_points`` equally spaced
     ``t`` (a polygon, whose profile is certified); ``info``: ``control`` (the trained
     ``theta``), ``kind``, ``steps``, ``loss`` (the last step's estimate of ``ell``),
-    ``loss_history`` ``(steps,)``, ``lr``.
+    ``loss_history`` ``(steps,)``, ``lr``, ``level_phase`` (steps of the level phase, the
+    grid maximum before and after; None without a level).
 
     >>> from lecture_lib.surfaces import get
     >>> bowl = get("bowl").energy
@@ -130,10 +137,52 @@ def bezier(energy, a: Tensor, b: Tensor, *, kind: str = "bezier", n_t: int = 16,
         opt.step()
     control = p.detach().clone()
     t = torch.linspace(0, 1, int(n_points), dtype=a.dtype, device=a.device)
-    nodes, _ = curve_points(kind, a, b, control, t)
-    nodes[0], nodes[-1] = a, b
     message = (f"{kind} curve trained for {steps} steps of {n_t} points; mean energy along it "
                f"{float(history[-1]):.6g} (last step's estimate)")
+    level_log = None
+    if level is not None:
+        target = level - 0.05 * level_scale(level, float(e_ends[0]), float(e_ends[1]), 0.0)
+        control, level_log = _under_level(E, kind, a, b, control, t, level, target, lr=lr, steps=steps,
+                                          n_t=n_t, generator=g, optimizer=optimizer)
+        if level_log["steps"]:
+            message += (f"; then {level_log['steps']} steps on the excess over the level's target "
+                        f"(curve max on the grid {level_log['start']:.6g} -> {level_log['end']:.6g})")
+    nodes, _ = curve_points(kind, a, b, control, t)
+    nodes[0], nodes[-1] = a, b
     return make_result(energy, Path(nodes), level=level, n_evaluations=E.n_evaluations, message=message,
                        control=control, kind=kind, steps=int(steps), loss=float(history[-1]),
-                       loss_history=history, lr=float(lr))
+                       loss_history=history, lr=float(lr), level_phase=level_log)
+
+
+def _grid_max(E, kind, a, b, control, t):
+    with torch.no_grad():
+        return float(E(curve_points(kind, a, b, control, t)[0][1:-1]).max())
+
+
+def _under_level(E, kind, a, b, control, t, level, target, *, lr, steps, n_t, generator, optimizer,
+                 check_every=20):
+    """The level phase: while the curve's maximum on the grid ``t`` is above ``level``, up to
+    ``steps`` more steps on ``E_t[(E(phi(t)) - target)_+]`` (gradient ``E_t[w(t) 1{E > target}
+    grad E]``: only the points over the target pull the control point), at the rate the mean
+    phase started with, keeping the control point whose grid maximum is lowest (checked
+    every ``check_every`` steps). Returns it and a log (steps taken, grid max before/after)."""
+    best, best_max = control, _grid_max(E, kind, a, b, control, t)
+    log = {"steps": 0, "start": best_max, "end": best_max}
+    if best_max <= level:
+        return best, log
+    p = control.clone().requires_grad_(True)
+    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([p], lr=lr)
+    for k in range(1, int(steps) + 1):
+        pts, w = curve_points(kind, a, b, p.detach(), _stratified(int(n_t), generator, a.dtype, a.device))
+        values, grads = E.value_and_grad(pts, needed_by="bezier")
+        over = (values > target).to(a.dtype)
+        p.grad = ((w * over)[:, None] * grads).mean(0)
+        opt.step()
+        if k % check_every == 0 or k == steps:
+            m = _grid_max(E, kind, a, b, p.detach(), t)
+            if m < best_max:
+                best, best_max = p.detach().clone(), m
+            log.update(steps=k, end=best_max)
+            if best_max <= target:
+                break
+    return best, log

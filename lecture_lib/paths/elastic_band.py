@@ -40,9 +40,10 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import arguments as args
+from . import pivots
 from .polygon import Path, linear
 from .results import PathResult, make_result
-from .validate import CountedEnergy, check_endpoints, energy_scale, evaluate_endpoints
+from .validate import CountedEnergy, check_endpoints, energy_scale, evaluate_endpoints, level_scale
 
 METHODS = ("improved", "plain")
 OPTIMIZERS = ("fire", "sgd", "adam")
@@ -208,9 +209,21 @@ def _respace(nodes, top):
     return torch.cat([left, right[1:]])
 
 
-def _relax(E, nodes, e_ends, *, climbing, opts, desc):
-    """Move the interior images of ``nodes (K, d)`` until the max NEB force is below tolerance."""
-    o = opts
+def _held(bf, fixed):
+    """The band forces with the pivots ``fixed`` (node indices) held: no force on them."""
+    if not fixed:
+        return bf
+    forces = bf.forces.clone()
+    forces[fixed] = 0
+    top = None if bf.climbing in fixed else bf.climbing
+    return dataclasses.replace(bf, forces=forces, climbing=top,
+                               max_force=float(torch.linalg.vector_norm(forces, dim=1).max()))
+
+
+def _relax(E, nodes, e_ends, *, climbing, opts, desc, fixed=()):
+    """Move the interior images of ``nodes (K, d)`` until the max NEB force is below
+    tolerance; the nodes ``fixed`` (indices, pivots) do not move."""
+    o, fixed = opts, [i for i in fixed if 0 < i < nodes.shape[0] - 1]
     make = {"fire": _Fire, "sgd": _Sgd, "adam": _Adam}[o["optimizer"]]
     opt = make(nodes[1:-1], o["lr"], o["max_step"], o["dt_max"])
     spring = 0.0 if o["respace"] else o["spring"]
@@ -219,7 +232,7 @@ def _relax(E, nodes, e_ends, *, climbing, opts, desc):
     for it in bar:
         climb = climbing and (it >= o["climb_after"] or prev < 10 * o["force_tol"])
         climb_from = it if climb and climb_from is None else climb_from
-        bf = _band(E, nodes, e_ends, method=o["method"], spring=spring, climbing=climb)
+        bf = _held(_band(E, nodes, e_ends, method=o["method"], spring=spring, climbing=climb), fixed)
         prev = bf.max_force
         if bf.max_force < o["force_tol"] and climb == climbing:
             converged = True
@@ -227,10 +240,11 @@ def _relax(E, nodes, e_ends, *, climbing, opts, desc):
         x = opt.step(nodes[1:-1], bf.forces[1:-1])  # (n, d)
         nodes = torch.cat([nodes[:1], x, nodes[-1:]])
         if o["respace"]:
-            nodes = _respace(nodes, bf.climbing)
+            nodes = (pivots.respace(nodes, [0, *fixed, len(nodes) - 1], keep_counts=True)[0] if fixed
+                     else _respace(nodes, bf.climbing))
     else:
         it = o["max_iter"]
-        bf = _band(E, nodes, e_ends, method=o["method"], spring=spring, climbing=climbing)
+        bf = _held(_band(E, nodes, e_ends, method=o["method"], spring=spring, climbing=climbing), fixed)
     bar.close()
     return nodes, bf, it, converged, climb_from
 
@@ -351,7 +365,8 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
         max_step: float | None = None, max_iter: int = 2000, force_tol: float | None = None,
         autoneb: bool = False, autoneb_rounds: int = 4, autoneb_insert: int = 4,
         autoneb_dense: int = 7, autoneb_tol: float = 1e-2, init=None, jitter: float = 0.0,
-        level: float | None = None, progress: bool = True, seed: int | None = None) -> PathResult:
+        level: float | None = None, pivot_rounds: int = 8, progress: bool = True,
+        seed: int | None = None) -> PathResult:
     """A minimum energy path from ``a`` to ``b`` by the nudged elastic band (module docstring).
 
     ``n_images`` movable images between the fixed ends (the band has ``n_images + 2`` nodes),
@@ -378,6 +393,12 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     max force is below ``10 force_tol``. Converged when the max force norm over the images
     is below ``force_tol`` (with the climbing image on, if ``climbing``).
 
+    With a ``level``: while the relaxed band's profile exceeds it, up to ``pivot_rounds``
+    times, the band's highest point is descended freely under the level (to
+    ``level - 0.05 (level - min(0, E(a), E(b)))``, a bead of string sampling), held fixed as a
+    pivot in place of the nearest image, and the band is relaxed again
+    (:mod:`lecture_lib.paths.pivots`); ``pivot_rounds=0`` gives plain NEB.
+
     AutoNEB (``autoneb=True``): up to ``autoneb_rounds`` rounds of relaxing the band and
     inserting up to ``autoneb_insert`` pivots where the energy at ``autoneb_dense`` points
     per segment exceeds the chord by more than ``autoneb_tol`` times the spread of the energies
@@ -387,7 +408,9 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     Returns a :class:`PathResult` (profile certified along the band); ``info``: iterations,
     converged, max_force, climbing (index of the climbing node in ``path.nodes``), saddle and
     saddle_energy (its position and energy), energies of the nodes, the settings used, and
-    ``autoneb`` (per round: segments, excess, inserted points).
+    ``autoneb`` (per round: segments, excess, inserted points), ``pivots`` (node indices of
+    the held pivots), ``pivot_rounds`` (per round: the maximum it started from, the pivot's
+    energy, why its descent stopped) and ``pivot_stop``.
 
     >>> from lecture_lib.surfaces import get
     >>> mb = get("muller_brown")
@@ -404,6 +427,7 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
     autoneb_insert = args.positive_int("autoneb_insert", autoneb_insert)
     autoneb_dense = args.positive_int("autoneb_dense", autoneb_dense)
     autoneb_tol = args.nonnegative_float("autoneb_tol", autoneb_tol)
+    pivot_rounds = args.nonnegative_int("pivot_rounds", pivot_rounds)
     jitter, seed = args.nonnegative_float("jitter", jitter), args.seed("seed", seed)
     climb_after = max_iter // 10 if climb_after is None else args.nonnegative_int("climb_after", climb_after)
     spring, lr, max_step, force_tol = (None if v is None else args.positive_float(name, v) for name, v in
@@ -433,25 +457,54 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
         opts = _options(E, nodes, e_ends, given)  # scales of the band AutoNEB found
     nodes, bf, it, converged, climb_from = _relax(E, nodes, e_ends, climbing=climbing, opts=opts, desc="NEB")
     iterations += it
+    held, pivot_log, pivot_stop = [], [], None
+    if level is not None and pivot_rounds:
+        scale = level_scale(level, float(e_ends0[0]), float(e_ends0[1]), 0.0)
+        gen = torch.Generator(device=a.device)
+        gen.manual_seed(0 if seed is None else seed)
+        relax = lambda nd, fx: _relax(E, nd, e_ends, climbing=climbing, opts=opts, desc="NEB with pivots", fixed=fx)
+        nodes, bf, held, pivot_log, it, conv, pivot_stop = pivots.through_pivots(
+            E, nodes, bf, level / unit, (level - 0.05 * scale) / unit, relax, rounds=pivot_rounds, generator=gen)
+        iterations += it
+        converged = converged if conv is None else conv
+        held = held[1:-1]
+        for entry in pivot_log:
+            entry.update(start=entry["from"] * unit, pivot_energy=entry["pivot_energy"] * unit)
+            del entry["from"]
     top = bf.climbing
     settings = dict(_convert(opts, unit, back=True), energy_unit=unit)
     max_force, energies = bf.max_force * unit, (bf.energies * unit).detach()
     state = "converged" if converged else "not converged"
     message = (f"NEB {state}: max force {max_force:.3g} {'<' if converged else '>='} force_tol "
                f"{settings['force_tol']:.3g} after {iterations} iterations ({n_images} -> {len(nodes) - 2} images"
-               f"{', climbing image at node %d' % top if top is not None else ''})")
+               f"{', climbing image at node %d' % top if top is not None else ''}"
+               f"{'; %d pivots held under the level' % len(held) if held else ''})")
     res = make_result(energy, Path(nodes), level=level, n_evaluations=E0.n_evaluations, message=message,
                       success=converged, iterations=iterations, converged=converged,
                       max_force=max_force, climbing=top, climbing_from=climb_from,
                       saddle=None if top is None else nodes[top].clone(),
                       saddle_energy=None if top is None else float(energies[top]),
-                      energies=energies, autoneb=rounds, settings=settings)
+                      energies=energies, autoneb=rounds, settings=settings, pivots=held,
+                      pivot_rounds=pivot_log, pivot_stop=pivot_stop)
     if level is not None:
         below = bool(res.connected)
         how = "a bound" if getattr(res, "certified", False) else "an estimate"
         message += (f"; the band's max energy {res.max_energy:.6g} ({how}) is "
                     + (f"below the level {level:.6g}" if below else
-                       f"above the level {level:.6g}: no path found below it (the band is a minimum "
-                       f"energy path only locally; this does not show that none exists)"))
+                       f"above the level {level:.6g}: no path found below it ({_why(pivot_stop, pivot_log)}; "
+                       f"the band is a minimum energy path only locally: this does not show that none exists)"))
         res = dataclasses.replace(res, success=converged and below, message=message)
     return res
+
+
+def _why(stop, log) -> str:
+    """Why the pivot rounds of a band that stays above its level ended, in words."""
+    if stop is None:
+        return "pivot_rounds=0: plain NEB"
+    if stop == "stalled pivot":
+        e = log[-1]
+        return (f"the descent of pivot {len(log)} from {e['start']:.6g} stopped ({e['stopped']}) at "
+                f"{e['pivot_energy']:.6g}, above the level")
+    if stop == "no free image":
+        return f"every image is a pivot after {len(log)} rounds; more n_images would allow more"
+    return f"{len(log)} pivots held, the budget pivot_rounds"
