@@ -119,6 +119,35 @@ def plateau_energy(theta: torch.Tensor) -> torch.Tensor:
     return torch.relu(-1.0 - x) ** 3 + torch.relu(x) ** 3 * (x - 2.0) + y**2
 
 
+def spiral_energy(theta: torch.Tensor) -> torch.Tensor:
+    """The spiral trough of chapter 1: no spurious valley, yet no non-increasing path.
+
+    In polar coordinates ``(r, phi)``, with ``w(r) = 2 - cos(phi + 2 pi log2(r - 1))``:
+    ``E = 1 - r`` for ``r <= 1``, ``E = (r - 1) w`` for ``1 < r < 2`` and
+    ``E = (r - 1)(2 - cos phi)`` for ``r >= 2``. Continuous, ``E >= 0``, and ``E = 0`` exactly
+    on the unit circle (the global minimizers). The trough ``r = 1 + 2^-s, phi = 2 pi s``
+    (``s >= 0``) has ``E = 2^-s``: it descends forever, winding around the circle without
+    reaching it, between crests of height ``3 (r - 1)``. Not in :data:`SURFACES` (its minima
+    form a circle). ``(B, 2) -> (B,)``.
+
+    >>> spiral_energy(torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 0.0], [1.5, 0.0]])).tolist()
+    [0.0, 1.0, 1.0, 0.5]
+    """
+    x, y = _xy(theta)
+    r, phi = torch.sqrt(x**2 + y**2), torch.atan2(y, x)
+    rho = (r - 1.0).clamp(min=torch.finfo(r.dtype).tiny, max=1.0)  # r - 1 on 1 < r < 2
+    wound = 2.0 - torch.cos(phi + 2.0 * math.pi * torch.log2(rho))
+    outside = (r - 1.0) * torch.where(r < 2.0, wound, 2.0 - torch.cos(phi))
+    return torch.where(r <= 1.0, 1.0 - r, outside)
+
+
+def spiral_trough(s: torch.Tensor) -> torch.Tensor:
+    """Points ``(T, 2)`` of the trough of :func:`spiral_energy` at parameters ``s (T,) >= 0``:
+    ``r = 1 + 2^-s``, ``phi = 2 pi s``, where ``E = 2^-s``."""
+    r, phi = 1.0 + 2.0 ** (-s), 2.0 * math.pi * s
+    return torch.stack([r * torch.cos(phi), r * torch.sin(phi)], dim=1)
+
+
 # Mueller & Brown (1979), Theor. Chim. Acta 53, 75: E = sum_k A_k exp(a_k dx^2 + b_k dx dy + c_k dy^2).
 _MB = {
     "A": (-200.0, -100.0, -170.0, 15.0),
