@@ -3,7 +3,7 @@ algorithm run bead by bead with ``torch.optim`` (the way Freeman & Bruna's code 
 bead as a model), and the wall time of one full connection (results: benchmarks/RESULTS.md).
 
     .venv/bin/python benchmarks/bench_beads.py [--n 256] [--beads 8] [--steps 40] [--repeats 5] [--device cpu|cuda]
-        [--channels 16 32] [--chunk-size K] [--image-size 28|12] [--skip-full]
+        [--channels 16 32] [--chunk-size K] [--image-size 28|12] [--all-steps] [--skip-full]
 
 1. Beads: ``--beads`` starting points on the segment between two independently trained
    SmallCNNs (channels 16, 32), trained for ``--steps`` Adam steps each toward the target
@@ -99,6 +99,7 @@ def main():
     p.add_argument("--chunk-size", type=int, default=None)
     p.add_argument("--image-size", type=int, default=28)
     p.add_argument("--skip-full", action="store_true")
+    p.add_argument("--all-steps", action="store_true", help="no target: every bead takes --steps steps")
     o = p.parse_args()
     device = torch.device(o.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
@@ -109,7 +110,7 @@ def main():
     h = torch.full((o.beads,), float((b - a).norm()) / (o.beads + 1), device=device, dtype=a.dtype)
     starts = (1 - t) * a + t * b + 1e-3 * h[:, None] * torch.randn(o.beads, a.numel(), generator=g,
                                                                    device=device, dtype=a.dtype)
-    target = 0.95 * o.level
+    target = -math.inf if o.all_steps else 0.95 * o.level  # --all-steps: every bead takes every step
     times = {"batched": [], "bead by bead": []}
     cpu = {k: [] for k in times}
     for _ in range(o.repeats):

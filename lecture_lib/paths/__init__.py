@@ -6,12 +6,14 @@ normalized_length, n_evaluations, message). ``connected`` says the path found st
 the level (its maximum a bound only when the profile was given ``lipschitz=``); a search
 that gives up says "no path found", never that none exists: only the exact grid tools of
 :mod:`lecture_lib.sublevel` decide that. Defaults are meant to work on the course's
-networks (tests/test_paths_on_networks.py): Adam beads, scale-free NEB tolerances.
+networks (tests/test_paths_on_networks.py): Adam beads, scale-free NEB tolerances, and
+with a level NEB's pivots held under it (:mod:`.pivots`) and the Bezier curve's level phase.
 
 - :class:`Path`, :func:`linear`: polygonal paths.
 - :func:`profile`, :func:`barrier`: energies along a path with a certified maximum.
 - :func:`string_sampling`: dynamic string sampling (Freeman & Bruna 2017).
 - :func:`neb`: nudged elastic band with climbing image and AutoNEB (Draxler et al. 2018).
+- :mod:`.pivots`: points descended under a level and held in a band (NEB with a level).
 - :func:`bezier`: Bezier and polygonal-chain curves (Garipov et al. 2018).
 - :func:`geodesic`: shortest paths inside a sublevel set ``{E <= level}``.
 """
