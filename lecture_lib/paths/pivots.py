@@ -20,6 +20,7 @@ import math
 import torch
 from torch import Tensor
 
+from .certify import profile
 from .polygon import Path, linear
 from .strings import DEFAULT_LR, _descend
 
@@ -105,8 +106,6 @@ def through_pivots(E, nodes: Tensor, bf, level: float, target: float, relax, *, 
     the band, its forces, the fixed node indices (ends included), a log per round, the
     iterations spent, whether the last relaxation converged, and why the rounds stopped
     (``"below the level"``, ``"rounds"``, ``"stalled pivot"`` or ``"no free image"``)."""
-    from .certify import profile
-
     K = nodes.shape[0]
     fixed, log, iterations, converged = [0, K - 1], [], 0, None
     for _ in range(rounds):
@@ -116,10 +115,9 @@ def through_pivots(E, nodes: Tensor, bf, level: float, target: float, relax, *, 
         j = _node_to_replace(nodes, bf.energies, prof.t_max, fixed)
         if j is None:
             return nodes, bf, fixed, log, iterations, converged, "no free image"
-        seg_h = torch.stack([nodes[max(j - 1, 0)], nodes[min(j + 1, K - 1)]])
-        pivot, value, why = descend_pivot(E, torch.cat([seg_h[:1], prof.theta_max[None], seg_h[1:]]), 1,
-                                          target, generator=generator)
-        log.append({"from": float(prof.max_energy), "pivot_energy": value * 1.0, "stopped": why, "node": j})
+        around = torch.stack([nodes[max(j - 1, 0)], prof.theta_max, nodes[min(j + 1, K - 1)]])
+        pivot, value, why = descend_pivot(E, around, 1, target, generator=generator)  # h: j's neighbours
+        log.append({"from": float(prof.max_energy), "pivot_energy": value, "stopped": why, "node": j})
         if value > level:
             return nodes, bf, fixed, log, iterations, converged, "stalled pivot"
         nodes = nodes.clone()
