@@ -25,11 +25,12 @@ the layers reversed, which maps products to transposes and straight lines to str
    product travels ``F_a = Q_a R_a -> Q_a -> Q_b -> Q_b R_b = F_b`` through full-rank matrices
    (triangular segments, then ``O(s) Q_a``, ``O(s) = exp(s log O)``, ``O in SO(p)``,
    ``O Q_a = Q_b``), realized by the lower top layer, with ``T = W_a F(s)^+``; then the lower
-   network is connected to ``L_b`` in the same way (induction). This is the simple fact about
-   wide matrices: full-rank ``p x n`` matrices form a connected set when ``p > n``, since
-   ``O`` can be completed on ``range(Q_a)^perp`` (nonzero only when ``p > n``) to determinant
-   +1. For ``p = n`` it fails, ``GL(n)`` having two components: here ``n_k > min(n_0, n_K)``
-   enters, for every hidden layer in turn.
+   network is connected to ``L_b`` in the same way (induction). This is the full-rank case of
+   the lecture's simple fact about wide matrices (chapter 2, ``cor-02-simple-fact``):
+   full-rank ``p x n`` matrices form a connected set when ``p > n``, since ``O`` can be
+   completed on ``range(Q_a)^perp`` (nonzero only when ``p > n``) to determinant +1. For
+   ``p = n`` it fails, ``GL(n)`` having two components: here ``n_k > min(n_0, n_K)`` enters,
+   for every hidden layer in turn.
 4. ``path = prepare(a) + connect + middle + reversed prepare(b)``. The energy is constant
    except on the middle segment, so it never exceeds ``max(E(a), E(b))``. All phases but the
    connection are exact segments of the polygon; the connection is curved (its nodes lie on
