@@ -24,11 +24,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "cross_entropy": F.cross_entropy}
+def sequence_cross_entropy(logits, targets):
+    """Mean cross-entropy over every position: ``logits (..., V)`` against ``targets (...)``.
+
+    ``F.cross_entropy`` reads a 3-D ``(N, T, V)`` input as ``(N, C, d)`` (classes on axis 1),
+    so next-character logits are flattened to ``(N T, V)`` first.
+
+    >>> logits = torch.zeros(2, 3, 4)  # uniform over 4 characters
+    >>> round(sequence_cross_entropy(logits, torch.zeros(2, 3, dtype=torch.int64)).item(), 6)
+    1.386294
+    """
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "cross_entropy": F.cross_entropy,
+          "sequence_cross_entropy": sequence_cross_entropy}
 
 
 def loss_fn(name):
-    """The loss called ``name``: ``mse`` (mean squared), ``l1`` (mean absolute), ``cross_entropy``."""
+    """The loss called ``name``: ``mse`` (mean squared), ``l1`` (mean absolute),
+    ``cross_entropy``, ``sequence_cross_entropy`` (per position, for ``(N, T, V)`` logits)."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; options: {sorted(LOSSES)}")
     return LOSSES[name]
@@ -274,7 +289,8 @@ def text(seed=0, *, seq_len=64, n_chars=200_000, test_fraction=0.1, device=None)
     The topics are joined in sorted order and cut to ``n_chars`` characters, encoded over
     the sorted character ``vocab``, and cut into non-overlapping windows of ``seq_len + 1``;
     ``x`` is a window without its last character, ``y`` without its first (next-character
-    targets), both ``int64 (n_seq, seq_len)``. Windows are split by ``seed``.
+    targets), both ``int64 (n_seq, seq_len)``. Windows are split by ``seed``. Its ``loss`` is
+    :func:`sequence_cross_entropy`, which takes a character model's ``(N, T, V)`` logits.
     """
     from pydoc_data.topics import topics
     _check_positive(seq_len=seq_len, n_chars=n_chars)
@@ -288,7 +304,7 @@ def text(seed=0, *, seq_len=64, n_chars=200_000, test_fraction=0.1, device=None)
     windows = codes[: n_seq * (seq_len + 1)].view(n_seq, seq_len + 1)
     parts = _split(windows[:, :-1], windows[:, 1:], test_fraction, seed, device, None)
     return Text(**parts, description=f"pydoc_data.topics, {len(corpus)} characters, vocab {len(vocab)}",
-                loss_name="cross_entropy", n_classes=len(vocab), vocab=vocab)
+                loss_name="sequence_cross_entropy", n_classes=len(vocab), vocab=vocab)
 
 
 LOADERS = {"cubic_regression": cubic_regression, "teacher_student": teacher_student,

@@ -116,6 +116,18 @@ def test_text_targets_are_next_characters_and_encode_decode_round_trip():
         ds.encode("\u2603")
 
 
+def test_text_loss_takes_a_character_models_logits_per_position():
+    ds = data.text(n_chars=5000, seq_len=16)
+    torch.manual_seed(0)
+    logits = torch.randn(3, 16, ds.n_classes)
+    y = ds.y_train[:3]
+    by_position = torch.stack([torch.nn.functional.cross_entropy(logits[:, t], y[:, t]) for t in range(16)])
+    assert ds.loss_name == "sequence_cross_entropy"
+    torch.testing.assert_close(ds.loss(logits, y), by_position.mean())
+    with pytest.raises(RuntimeError):  # plain cross_entropy reads (N, T, V) as (N, C=T, d=V)
+        torch.nn.functional.cross_entropy(logits, y)
+
+
 def test_dataset_is_frozen():
     ds = data.cubic_regression(n=5)
     with pytest.raises(AttributeError):

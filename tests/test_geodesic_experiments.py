@@ -9,20 +9,16 @@ from lecture_lib import models
 from lecture_lib.topics import geodesic_experiments as ge
 
 
-def test_lstm_energy_matches_the_module_forward():
-    torch.manual_seed(0)
-    net = models.CharLSTM(7, hidden=5, embed=3)
-    x = torch.randint(0, 7, (4, 6))
-    y = torch.randint(0, 7, (4, 6))
-    E = ge.LSTMEnergy(net, x, y)
-    ref = torch.nn.functional.cross_entropy(net(x).reshape(-1, 7), y.reshape(-1))
-    theta = torch.stack([E.theta0(), E.theta0() * 0.5])
-    net_half = models.CharLSTM(7, hidden=5, embed=3)
-    torch.nn.utils.vector_to_parameters(theta[1].clone(), net_half.parameters())
-    ref_half = torch.nn.functional.cross_entropy(net_half(x).reshape(-1, 7), y.reshape(-1))
-    values = E(theta)
-    assert values[0].item() == pytest.approx(ref.item(), rel=1e-5)
-    assert values[1].item() == pytest.approx(ref_half.item(), rel=1e-5)
+def test_text_task_energy_is_the_module_forward_loss():
+    task = ge.make_task("text", "live")
+    theta = ge.initial_points(task, [0, 1])
+    x, y = task.energy.inputs, task.energy.targets
+    for row, value in zip(theta, task.energy(theta)):
+        net = task.make_model()
+        torch.nn.utils.vector_to_parameters(row.clone(), net.parameters())
+        logits = net(x)
+        ref = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        assert value.item() == pytest.approx(ref.item(), rel=1e-5)
 
 
 def test_snapshots_are_under_their_levels():

@@ -114,7 +114,7 @@ def make_task(name: str, scale: str = "live", *, device=None, dtype=torch.float3
         x, y = ds.x_train[:c["n"]], ds.y_train[:c["n"]]
         desc = f"character LSTM ({c['n']} windows of {c['seq_len']} characters)"
     template = make().to(device=device, dtype=dtype)
-    energy = model_energy(template, ds.loss, x, y) if name != "text" else LSTMEnergy(template, x, y)
+    energy = model_energy(template, ds.loss, x, y)
     return Task(name, scale, energy, make, energy.dim, dict(c), desc)
 
 
@@ -123,51 +123,6 @@ def downsample_mnist(x: torch.Tensor) -> torch.Tensor:
     the central 20x20 box) and average 2x2 blocks, so a CNN runs on 12x12 images."""
     img = x.reshape(-1, 1, 28, 28)[:, :, 2:26, 2:26]
     return torch.nn.functional.avg_pool2d(img, 2).reshape(len(x), 144)
-
-
-class LSTMEnergy:
-    """Mean next-character cross-entropy of a :class:`lecture_lib.models.CharLSTM` (one
-    layer) as a batched energy ``(B, d) -> (B,)``, ``theta`` in ``parameters()`` order.
-
-    ``torch.vmap`` has no batching rule for ``aten::lstm``, so the B weight sets are stacked
-    and the recurrence (PyTorch's gate order i, f, g, o) runs as batched matmuls, one step per
-    character. Agrees with the module's own forward (tests/test_geodesic_experiments.py).
-    """
-
-    def __init__(self, model, x, y):
-        if model.lstm.num_layers != 1:
-            raise ValueError(f"LSTMEnergy handles one LSTM layer, got {model.lstm.num_layers}")
-        self.model, self.x, self.y = model, x.detach().clone(), y.detach().clone()
-        self.shapes = [tuple(p.shape) for p in model.parameters()]
-        self.dim = sum(p.numel() for p in model.parameters())
-
-    def theta0(self):
-        return flatten(self.model)
-
-    def __call__(self, theta):  # (B, d) -> (B,)
-        B = theta.shape[0]
-        parts, k = [], 0
-        for shape in self.shapes:
-            n = int(torch.tensor(shape).prod())
-            parts.append(theta[:, k:k + n].reshape(B, *shape))
-            k += n
-        emb, w_ih, w_hh, b_ih, b_hh, w_out, b_out = parts
-        e = emb[:, self.x]  # (B, N, T, embed)
-        H = w_hh.shape[-1]
-        h = theta.new_zeros(B, self.x.shape[0], H)
-        c = torch.zeros_like(h)
-        pre = torch.einsum("bnte,bge->bntg", e, w_ih) + (b_ih + b_hh)[:, None, None]  # (B, N, T, 4H)
-        outs = []
-        for t in range(self.x.shape[1]):
-            g = pre[:, :, t] + torch.einsum("bnh,bgh->bng", h, w_hh)
-            i, f, gg, o = g.split(H, dim=-1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            outs.append(h)
-        logits = torch.einsum("bnth,bvh->bntv", torch.stack(outs, 2), w_out) + b_out[:, None, None]
-        logp = torch.log_softmax(logits, -1)  # (B, N, T, V)
-        picked = logp.gather(-1, self.y.expand(B, -1, -1).unsqueeze(-1)).squeeze(-1)
-        return -picked.mean((1, 2))
 
 
 def initial_points(task: Task, seeds) -> torch.Tensor:
