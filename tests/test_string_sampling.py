@@ -127,6 +127,15 @@ def test_callers_tensors_unchanged():
     assert torch.equal(a, A) and torch.equal(b, B)
 
 
+def test_a_path_accepted_within_the_tolerance_says_it_is_not_strictly_below():
+    bump = lambda t: 1.0005 * torch.exp(-(t ** 2).sum(1))  # peak 5e-4 above the level 1
+    a, b = torch.tensor([-3.0, 0.0]), torch.tensor([3.0, 0.0])
+    r = string_sampling(bump, a, b, 1.0)  # accept_tol 1e-3 of the scale 1
+    assert r.connected and r.max_energy > 1.0 and r.path.n_nodes == 2
+    assert "within accept_tol (not strictly below it" in r.message and "below level" not in r.message
+    assert "path found below level 1" in string_sampling(bump, a, b, 1.001).message
+
+
 def test_level_below_an_endpoint_energy_raises():
     with pytest.raises(ValueError, match="below the energy of endpoint b"):
         string_sampling(MB.energy, A, B, MB.minima[1][1] - 1.0, progress=False)

@@ -490,7 +490,8 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
         below = bool(res.connected)
         how = "a bound" if getattr(res, "certified", False) else "an estimate"
         message += (f"; the band's max energy {res.max_energy:.6g} ({how}) is "
-                    + (f"below the level {level:.6g}" if below else
+                    + (f"below the level {level:.6g}" if below and res.max_energy <= level else
+                       f"within the tolerance of the level {level:.6g} (not strictly below it)" if below else
                        f"above the level {level:.6g}: no path found below it ({_why(pivot_stop, pivot_log)}; "
                        f"the band is a minimum energy path only locally: this does not show that none exists)"))
         res = dataclasses.replace(res, success=converged and below, message=message)

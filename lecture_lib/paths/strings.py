@@ -327,8 +327,11 @@ def _message(result: PathResult, failures, method) -> str:
     certified = bool(getattr(result, "certified", result.profile.certified))
     kind = "a certified bound" if certified else "an estimate (no Lipschitz bound given)"
     if result.connected:
-        return (f"path found below level {result.level:.6g} by {method} string sampling with "
-                f"{result.path.n_nodes - 2} beads; max energy along it {result.max_energy:.6g}, {kind}")
+        where = (f"below level {result.level:.6g}" if result.max_energy <= result.level else
+                 f"at level {result.level:.6g} within accept_tol (not strictly below it: accepted up "
+                 f"to {result.info['accept_level']:.6g})")
+        return (f"path found {where} by {method} string sampling with {result.path.n_nodes - 2} "
+                f"beads; max energy along it {result.max_energy:.6g}, {kind}")
     if not failures:
         return (f"no path found: the assembled path's max energy {result.max_energy:.6g} ({kind}) "
                 f"exceeds the level {result.level:.6g}")
