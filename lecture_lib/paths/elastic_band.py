@@ -200,15 +200,6 @@ def _cap(dx, max_step):  # each image's displacement at most max_step
     return dx * (max_step / n.clamp_min(max_step))
 
 
-def _respace(nodes, top):
-    """Images at equal arc length; with a climbing image, each side of it separately."""
-    if top is None:
-        return Path(nodes).resample(nodes.shape[0]).nodes
-    c = top
-    left, right = Path(nodes[:c + 1]).resample(c + 1).nodes, Path(nodes[c:]).resample(nodes.shape[0] - c).nodes
-    return torch.cat([left, right[1:]])
-
-
 def _held(bf, fixed):
     """The band forces with the pivots ``fixed`` (node indices) held: no force on them."""
     if not fixed:
@@ -239,9 +230,9 @@ def _relax(E, nodes, e_ends, *, climbing, opts, desc, fixed=()):
             break
         x = opt.step(nodes[1:-1], bf.forces[1:-1])  # (n, d)
         nodes = torch.cat([nodes[:1], x, nodes[-1:]])
-        if o["respace"]:
-            nodes = (pivots.respace(nodes, [0, *fixed, len(nodes) - 1], keep_counts=True)[0] if fixed
-                     else _respace(nodes, bf.climbing))
+        if o["respace"]:  # equal arc length between the fixed nodes, each side of a climbing image
+            keep = sorted({0, *fixed, len(nodes) - 1} | ({bf.climbing} if bf.climbing is not None else set()))
+            nodes = pivots.respace(nodes, keep, keep_counts=True)[0]
     else:
         it = o["max_iter"]
         bf = _held(_band(E, nodes, e_ends, method=o["method"], spring=spring, climbing=climbing), fixed)
