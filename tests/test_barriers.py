@@ -99,3 +99,43 @@ def test_trained_quadratic_nets_reach_min_energy_at_full_width():
     x, y = _planted(2, N=3, n=80, seed=2)
     losses = barriers.train_quadratic_nets(x, y, 6, 4, steps=600, lr=0.03)
     assert losses.min() < 1e-3
+
+
+def test_best_psd_fit_recovers_a_planted_semidefinite_target():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(200, 4, generator=g, dtype=torch.float64)
+    V = torch.randn(4, 2, generator=g, dtype=torch.float64)
+    fit = barriers.best_psd_fit(x, barriers.quadratic_forms(x, V @ V.T))
+    assert fit.rank == 2 and fit.loss < 1e-12
+    torch.testing.assert_close(fit.B, V @ V.T, atol=1e-6, rtol=0)
+
+
+def test_best_psd_fit_is_the_unconstrained_fit_restricted_to_the_cone():
+    # target of inertia (2, 1): the PSD fit is worse than min E, no better than any other PSD B
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    y = barriers.quadratic_forms(x, torch.diag(torch.tensor([2.0, 1.0, -1.5], dtype=torch.float64)))
+    fit = barriers.best_psd_fit(x, y)
+    _, min_e = barriers.least_squares_quadratic(x, y)
+    assert fit.kkt < 1e-8 and fit.loss > min_e + 1.0 and fit.rank == 2
+    for _ in range(20):
+        A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+        other = fit.B + 0.1 * A @ A.T
+        assert float(((barriers.quadratic_forms(x, other) - y) ** 2).mean()) >= fit.loss
+
+
+def test_positive_output_weights_at_the_psd_fit_are_a_local_minimum():
+    # f(x) = sum_j u_j (w_j . x)^2 with u = 1 and W the PSD fit's factor (rows, padded with zeros)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    y = barriers.quadratic_forms(x, torch.diag(torch.tensor([2.0, 1.0, -1.5], dtype=torch.float64)))
+    fit = barriers.best_psd_fit(x, y)
+    evals, evecs = torch.linalg.eigh(fit.B)
+    W = torch.cat([(evecs * evals.clamp_min(0).sqrt()).T, torch.zeros(2, 3, dtype=torch.float64)])  # M = 5
+    u = torch.ones(5, dtype=torch.float64)
+    loss = lambda u, W: float(((((x @ W.T) ** 2) @ u - y) ** 2).mean())
+    assert loss(u, W) == pytest.approx(fit.loss, rel=1e-9)
+    for _ in range(50):
+        du = 1e-3 * torch.randn(5, generator=g, dtype=torch.float64)
+        dW = 1e-3 * torch.randn(5, 3, generator=g, dtype=torch.float64)
+        assert loss(u + du, W + dW) >= fit.loss - 1e-12

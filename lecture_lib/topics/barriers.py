@@ -117,6 +117,61 @@ def beta(x, y, M: int, *, steps: int = 300, lr: float = 0.02) -> BetaResult:
 
 
 @dataclass(frozen=True)
+class PsdFit:
+    """The best positive semidefinite quadratic model: ``B`` attains ``loss`` over
+    ``{B = B^T, B >= 0}``; ``rank`` its numerical rank; ``kkt`` the optimality residual
+    ``max(-lambda_min(G), |<G, B>|)`` of the gradient ``G`` there (0 at the exact optimum)."""
+
+    B: torch.Tensor
+    loss: float
+    rank: int
+    kkt: float
+    message: str
+
+
+def best_psd_fit(x, y, *, steps: int = 5000) -> PsdFit:
+    """``min_{B >= 0} (1/n) sum_i (y_i - x_i^T B x_i)^2``, a convex problem, by accelerated
+    projected gradient (FISTA, step ``1 / L`` with ``L`` the gradient's Lipschitz constant;
+    the projection clips the eigenvalues at 0).
+
+    For the quadratic network ``sum_j u_j (w_j . x)^2``, every point with all ``u_j > 0`` has a
+    positive semidefinite ``B = W^T diag(u) W``, and so has every point near it: a point with
+    all ``u_j > 0`` whose ``B`` is this fit is a local minimum of loss ``loss``, at every width
+    ``M >= rank`` (chapter 5a).
+
+    >>> x = torch.randn(300, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> fit = best_psd_fit(x, -(x ** 2).sum(1))     # a negative definite target: B = 0 is best
+    >>> fit.rank, round(fit.loss / float(((x ** 2).sum(1) ** 2).mean()), 6)
+    (0, 1.0)
+    """
+    steps = positive_int("steps", steps)
+    n, N = x.shape
+    x, y = x.double(), y.reshape(-1).double()
+    feats = torch.einsum("ni,nj->nij", x, x).reshape(n, N * N)
+    L = 2 / n * float(torch.linalg.matrix_norm(feats, 2)) ** 2
+    grad = lambda B: (2 / n * feats.T @ (feats @ B.reshape(-1) - y)).reshape(N, N)
+
+    def project(B):
+        evals, evecs = torch.linalg.eigh((B + B.T) / 2)
+        return (evecs * evals.clamp_min(0)) @ evecs.T
+
+    B = Z = torch.zeros(N, N, dtype=torch.float64)
+    t = 1.0
+    for _ in range(steps):
+        B_next = project(Z - grad(Z) / L)
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        Z, B, t = B_next + (t - 1) / t_next * (B_next - B), B_next, t_next
+    G = grad(B)
+    G = (G + G.T) / 2
+    kkt = max(-float(torch.linalg.eigvalsh(G)[0]), abs(float((G * B).sum())))
+    loss = float(((feats @ B.reshape(-1) - y) ** 2).mean())
+    evals = torch.linalg.eigvalsh(B)
+    rank = int((evals > 1e-8 * max(float(evals[-1]), 1e-300)).sum()) if float(evals[-1]) > 0 else 0
+    return PsdFit(B, loss, rank, kkt, f"best positive semidefinite fit: loss {loss:.6g}, rank {rank} "
+                                      f"(KKT residual {kkt:.2g})")
+
+
+@dataclass(frozen=True)
 class LinearFitMinimum:
     """The point of :func:`linear_fit_minimum`: ``theta`` for ``model`` (a
     :class:`lecture_lib.models.TwoLayer` with biases), its ``risk`` (the MSE) and the
