@@ -68,8 +68,17 @@ def test_bad_arguments_are_named(kwargs, match):
         wf.tfim_hamiltonian(**kwargs)
 
 
-def test_closed_form_refuses_odd_chains_and_energy_refuses_wrong_shapes():
-    with pytest.raises(ValueError, match="even n_spins"):
-        wf.free_fermion_ground_energy(5, 1.0)
+@pytest.mark.parametrize("n", [3, 5, 7, 9, 11])
+@pytest.mark.parametrize("h", [0.3, 1.0, 2.5])
+def test_closed_form_holds_for_odd_chains_too(n, h):
+    # the ground state is in the antiperiodic sector for every N; for odd N, k = pi is unpaired
+    for J in (1.0, 0.4):
+        exact = wf.exact_ground_energy(wf.tfim_hamiltonian(n, h, J))
+        assert abs(exact - wf.free_fermion_ground_energy(n, h, J)) < 1e-9
+
+
+def test_closed_form_refuses_negative_fields_and_energy_refuses_wrong_shapes():
+    with pytest.raises(ValueError, match="h must be"):
+        wf.free_fermion_ground_energy(5, -1.0)
     with pytest.raises(ValueError, match=r"theta must have shape \(B, 14\)"):
         wf.rbm_energy(4, 1.0, 2)(torch.zeros(1, 5, dtype=torch.float64))

@@ -107,7 +107,8 @@ def check_ground_energy(fn, rtol: float = 1e-6) -> Verdict:
             else:
                 hint = "below the true minimum: check the signs and the periodic bond between spins N and 1"
             if n % 2:
-                hint += "; the chapter proves the closed form only for even N: for odd N, diagonalize"
+                hint += ("; for odd N the closed form still holds (the unpaired mode k = pi gives "
+                         "-(J + h)), or diagonalize")
             return Verdict(False, f"Not quite for N = {n}, h = {h}: relative error {err:.2g}. Hint: {hint}.")
     return Verdict(True, f"Correct: your ground-state energies match exact diagonalization on "
                          f"{len(CHAIN_CASES)} chains to {rtol:g}.")

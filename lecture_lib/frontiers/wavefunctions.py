@@ -7,11 +7,15 @@ The periodic chain of ``N`` spins ``1/2``,
 
 is built as a sparse ``2^N x 2^N`` matrix in the basis ``sigma^z = +-1`` (:func:`tfim_hamiltonian`);
 its ground-state energy comes from ``scipy.sparse.linalg.eigsh`` (:func:`exact_ground_energy`)
-and, for even ``N``, in closed form from the Jordan-Wigner free fermions (Pfeuty 1970):
+and, for every ``N >= 2`` and ``J, h >= 0``, in closed form from the Jordan-Wigner free fermions
+(Pfeuty 1970):
 
     E_0 = - sum_{k} sqrt(J^2 + h^2 - 2 J h cos k),   k = (2m + 1) pi / N,  m = 0..N-1
 
-(:func:`free_fermion_ground_energy`). The critical field is ``h = J``.
+(:func:`free_fermion_ground_energy`). For ``h > 0`` the ground state is unique with positive
+amplitudes (Perron-Frobenius), so it is even under the global flip ``prod_i sigma^x_i``: the
+sector of even fermion parity, with antiperiodic momenta ``k``, for odd ``N`` too (there the
+unpaired mode ``k = pi`` contributes ``-(J + h)``). The critical field is ``h = J``.
 
 The RBM wave function with ``M = alpha N`` hidden units (Carleo & Troyer 2017), the
 hidden units summed out, is
@@ -82,10 +86,8 @@ def exact_ground_energy(H) -> float:
 
 
 def free_fermion_ground_energy(n_spins: int, h: float, J: float = 1.0) -> float:
-    """Closed form of the module docstring (even ``N``, ``J, h >= 0``)."""
+    """Closed form of the module docstring (any ``N >= 2``, ``J, h >= 0``)."""
     n, h, J = _check_n(n_spins), real("h", h, low=0.0), real("J", J, low=0.0)
-    if n % 2:
-        raise ValueError(f"the closed form is for even n_spins, got {n_spins}")
     k = (2 * np.arange(n) + 1) * np.pi / n
     return float(-np.sqrt(J**2 + h**2 - 2 * J * h * np.cos(k)).sum())
 
