@@ -34,8 +34,9 @@ class RatePoint:
     """One trained pair at input dimension ``n_in`` and width ``width``.
 
     ``energies``: ``(E(a), E(b))``; ``level = max`` of them; ``band``: the NEB result;
-    ``straight``: certified profile of the segment; ``barrier``: ``band.max_energy - level``
-    (clipped at 0); ``straight_barrier``: the same for the segment.
+    ``straight``: sampled profile of the segment (an estimate: no Lipschitz bound is given);
+    ``barrier``: ``band.max_energy - level`` (clipped at 0); ``straight_barrier``: the same for
+    the segment.
     """
 
     n_in: int

@@ -289,8 +289,9 @@ def _stationarity(energy, theta):
 class Barrier:
     """Barrier from a starting point to a trained minimum: ``start_loss``, ``end_loss``,
     ``gain = start_loss - end_loss``, ``climb = max - start_loss`` along the NEB path
-    (``path``, a :class:`~lecture_lib.paths.PathResult`, certified profile) and
-    ``straight_climb`` along the segment (certified profile); ``message``."""
+    (``path``, a :class:`~lecture_lib.paths.PathResult`) and ``straight_climb`` along the
+    segment; ``message``. Both maxima are sampled estimates: :func:`lecture_lib.paths.profile`
+    is called without ``lipschitz=``, so its profiles are refined but not certified."""
 
     start_loss: float
     end_loss: float
@@ -304,8 +305,10 @@ class Barrier:
 def barrier(energy, start: torch.Tensor, theta_min: torch.Tensor, *, n_images: int = 7,
             max_iter: int = 300) -> Barrier:
     """The climb from ``start (d,)`` to ``theta_min (d,)``: along the segment and along the
-    nudged elastic band (improved tangent, climbing image, FIRE; Draxler et al. 2018). The
-    band is the lowest path it found, so its climb bounds the lowest barrier from above."""
+    nudged elastic band (Jonsson et al. 1998; improved tangent, climbing image of Henkelman et
+    al. 2000; FIRE), as Draxler et al. 2018 use it between trained networks. The band is a path,
+    so the maximum along it bounds the lowest barrier from above (up to the sampling of its
+    profile, which is not certified: no Lipschitz constant is given)."""
     with one_thread():
         return _barrier(energy, start, theta_min, positive_int("n_images", n_images),
                         positive_int("max_iter", max_iter))

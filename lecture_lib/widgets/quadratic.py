@@ -101,7 +101,7 @@ class QuadraticResult:
     ``E*``), ``rank`` of the lifted minimiser; ``scale``; ``gaps (n_seeds,)``; ``reached``
     (bool per seed), ``fraction_reached``; ``tol``; ``path``
     (:class:`~lecture_lib.paths.PathResult` of string sampling between the two best runs, or
-    None), ``straight`` (certified profile of the straight segment between them), ``level``;
+    None), ``straight`` (sampled profile of the straight segment between them), ``level``;
     ``message``.
     """
 
@@ -148,7 +148,8 @@ def experiment(n_in: int, width: int, target: str = "random", *, n_seeds: int = 
     ``1000 * seed + i``) on :func:`problem` and compare them with the lifted optimum.
 
     With ``path=True`` the two runs of lowest loss are joined by greedy string sampling at
-    ``level = max(E(a), E(b)) + 0.05 * scale``, and the straight segment's profile is certified.
+    ``level = max(E(a), E(b)) + 0.05 * scale``, and the straight segment is profiled (sampled:
+    an estimate).
     """
     _check(n_in, width, target, n_seeds, steps)
     return _experiment(int(n_in), int(width), target, int(n_seeds), int(steps), float(lr), float(tol),
