@@ -24,7 +24,7 @@ def test_update_over_every_setting_reports_runs_against_the_linear_baseline():
 
 def test_training_lengths_share_one_cached_training():
     short, long = widget.update(2, 1.0, widget.STEPS[0], FAST), widget.update(2, 1.0, widget.STEPS[-1], FAST)
-    assert widget._run(2, 1.0, FAST) is widget._run(2, 1.0, FAST)
+    assert widget.runs(2, 1.0, FAST) is widget.runs(2, 1.0, FAST)
     assert short.linear_loss == long.linear_loss
     assert float(long.losses.max()) < float(short.losses.max())  # training lowers the loss
 

@@ -41,7 +41,9 @@ def task():
 
 
 @functools.lru_cache(maxsize=None)
-def _run(width, init_scale, n_seeds):
+def runs(width, init_scale, n_seeds):
+    """The training runs of one setting (:func:`lecture_lib.topics.resnets.train_many`, every
+    length in ``STEPS``), computed once and shared by the chapter and the widget."""
     return resnets.train_many(task(), width, n_seeds=n_seeds, steps=STEPS, init_scale=init_scale)
 
 
@@ -73,7 +75,7 @@ def update(width: int, init_scale: float, steps: int, n_seeds: int = N_SEEDS) ->
     """The runs at one setting of the controls (values from ``WIDTHS``, ``INIT_SCALES``, ``STEPS``)."""
     width, init_scale = _option("width", width, WIDTHS), _option("init_scale", init_scale, INIT_SCALES)
     steps = _option("steps", steps, STEPS)
-    run = _run(width, init_scale, int(n_seeds))
+    run = runs(width, init_scale, int(n_seeds))
     i = run.steps.index(steps)
     beats = run.beats_linear(i)
     frac = float(beats.double().mean())
