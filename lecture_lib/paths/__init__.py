@@ -10,7 +10,8 @@ networks (tests/test_paths_on_networks.py): Adam beads, scale-free NEB tolerance
 with a level NEB's pivots held under it (:mod:`.pivots`) and the Bezier curve's level phase.
 
 - :class:`Path`, :func:`linear`: polygonal paths.
-- :func:`profile`, :func:`barrier`: energies along a path with a certified maximum.
+- :func:`profile`, :func:`barrier`: energies along a path; the maximum is certified when a
+  Lipschitz constant is given, else an estimate.
 - :func:`string_sampling`: dynamic string sampling (Freeman & Bruna 2017).
 - :func:`neb`: nudged elastic band with climbing image and AutoNEB (Draxler et al. 2018).
 - :mod:`.pivots`: points descended under a level and held in a band (NEB with a level).

@@ -86,7 +86,7 @@ def bezier(energy, a: Tensor, b: Tensor, *, kind: str = "bezier", n_t: int = 16,
     (:func:`_under_level`), keeping the best control point.
 
     Returns a :class:`PathResult` whose ``path`` is the curve at ``n_points`` equally spaced
-    ``t`` (a polygon, whose profile is certified); ``info``: ``control`` (the trained
+    ``t`` (a polygon, profiled by sampling: its maximum an estimate); ``info``: ``control`` (the trained
     ``theta``), ``kind``, ``steps``, ``loss`` (the last step's estimate of ``ell``),
     ``loss_history`` ``(steps,)``, ``lr``, ``level_phase`` (steps of the level phase, the
     grid maximum before and after; None without a level).

@@ -2,7 +2,7 @@
 
 To decide whether two points ``a, b`` of the sublevel set ``Omega_u = {E <= u}`` are
 joined inside it, start from the segment ``[a, b]`` and repeat on every segment
-``[theta_1, theta_2]`` whose certified maximum (:func:`lecture_lib.paths.profile`) exceeds
+``[theta_1, theta_2]`` whose profiled maximum (:func:`lecture_lib.paths.profile`) exceeds
 the accepted level ``u + accept_tol * scale``: place a bead ``theta_3`` on it, bring the
 bead under the level, insert it and recurse on ``[theta_1, theta_3]`` and
 ``[theta_3, theta_2]``, at most ``max_depth`` rounds. Two ways to make the bead:
