@@ -398,10 +398,11 @@ def neb(energy, a: Tensor, b: Tensor, *, n_images: int = 15, method: str = "impr
 
     Returns a :class:`PathResult` (the band profiled: its maximum an estimate, no Lipschitz
     bound being given); ``info``: iterations, converged, max_force, climbing (index of the
-    climbing node in ``path.nodes``), saddle and saddle_energy (its position and energy), energies of the nodes, the settings used, and
-    ``autoneb`` (per round: segments, excess, inserted points), ``pivots`` (node indices of
-    the held pivots), ``pivot_rounds`` (per round: the maximum it started from, the pivot's
-    energy, why its descent stopped) and ``pivot_stop``.
+    climbing node in ``path.nodes``), saddle and saddle_energy (its position and energy),
+    energies of the nodes, the settings used, and ``autoneb`` (per round: segments, excess,
+    inserted points), ``pivots`` (node indices of the held pivots), ``pivot_rounds`` (per round:
+    the maximum it started from, the pivot's energy, why its descent stopped) and
+    ``pivot_stop``.
 
     >>> from lecture_lib.surfaces import get
     >>> mb = get("muller_brown")
