@@ -71,10 +71,15 @@ class BetaResult:
     message: str
 
 
+def _features(x):
+    """``x (n, N) -> (n, N^2)``: the rows ``vec(x_i x_i^T)``, so ``x_i^T B x_i = feats @ vec(B)``."""
+    return torch.einsum("ni,nj->nij", x, x).reshape(x.shape[0], -1)
+
+
 def least_squares_quadratic(x, y):
     """The symmetric ``B`` minimising ``mean (y - x^T B x)^2`` and that minimum (``min E``)."""
     n, N = x.shape
-    feats = torch.einsum("ni,nj->nij", x, x).reshape(n, N * N).double()  # (n, N^2)
+    feats = _features(x.double())
     sol = torch.linalg.lstsq(feats, y.reshape(n, 1).double(), driver="gelsd").solution
     B = sol.reshape(N, N)
     B = (B + B.T) / 2  # x^T B x only sees the symmetric part
@@ -147,7 +152,7 @@ def best_psd_fit(x, y, *, steps: int = 5000) -> PsdFit:
     steps = positive_int("steps", steps)
     n, N = x.shape
     x, y = x.double(), y.reshape(-1).double()
-    feats = torch.einsum("ni,nj->nij", x, x).reshape(n, N * N)
+    feats = _features(x)
     L = 2 / n * float(torch.linalg.matrix_norm(feats, 2)) ** 2
     grad = lambda B: (2 / n * feats.T @ (feats @ B.reshape(-1) - y)).reshape(N, N)
 
