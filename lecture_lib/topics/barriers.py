@@ -170,8 +170,8 @@ def best_psd_fit(x, y, *, steps: int = 5000) -> PsdFit:
     G = (G + G.T) / 2
     kkt = max(-float(torch.linalg.eigvalsh(G)[0]), abs(float((G * B).sum())))
     loss = float(((feats @ B.reshape(-1) - y) ** 2).mean())
-    evals = torch.linalg.eigvalsh(B)
-    rank = int((evals > 1e-8 * max(float(evals[-1]), 1e-300)).sum()) if float(evals[-1]) > 0 else 0
+    evals = torch.linalg.eigvalsh(B)  # ascending, all >= 0 after the projection
+    rank = int((evals > 1e-8 * float(evals[-1])).sum())  # 0 when B = 0
     return PsdFit(B, loss, rank, kkt, f"best positive semidefinite fit: loss {loss:.6g}, rank {rank} "
                                       f"(KKT residual {kkt:.2g})")
 
